@@ -1,0 +1,87 @@
+"""The one settings object, read from the environment and `.env`.
+
+Names match the reference design's environment variables (``DATABASE_URL``,
+``F1_SCORE_THRESHOLD`` ...); pydantic-settings matches them case-insensitively.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the stack; each one is also listed in `.env.example`."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- storage -------------------------------------------------------------
+    database_url: str = "sqlite:///./data/loan_default.db"
+    model_path: Path = Path("./models")
+    log_level: str = "INFO"
+
+    # --- data collection -----------------------------------------------------
+    data_source: str = "lending_club"
+    ingest_batch_size: int = Field(default=2000, ge=1)
+
+    # --- retraining policy ---------------------------------------------------
+    f1_score_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    retraining_sample_threshold: int = Field(default=1000, ge=1)
+    f1_window_days: int = Field(default=7, ge=1)
+    retrain_cooldown_hours: float = Field(default=24.0, ge=0.0)
+    promotion_metric: Literal["roc_auc", "f1_score", "pr_auc"] = "roc_auc"
+    promotion_min_delta: float = 0.0
+
+    # --- model hyperparameters (reference design defaults) -------------------
+    d_model: int = Field(default=32, ge=4)
+    nhead: int = Field(default=4, ge=1)
+    num_layers: int = Field(default=6, ge=1)
+    dim_feedforward: int = Field(default=64, ge=4)
+    dropout_rate: float = Field(default=0.3, ge=0.0, lt=1.0)
+    learning_rate: float = Field(default=3e-4, gt=0.0)
+    batch_size: int = Field(default=32, ge=2)
+    weight_decay: float = Field(default=1e-5, ge=0.0)
+
+    # --- training schedule ---------------------------------------------------
+    pretrain_epochs: int = Field(default=10, ge=0)
+    finetune_epochs: int = Field(default=30, ge=1)
+    patience: int = Field(default=5, ge=1)
+    seed: int = 42
+    corruption_rate: float = Field(default=0.6, ge=0.0, le=1.0)
+    temperature: float = Field(default=0.5, gt=0.0)
+    projection_dim: int = Field(default=32, ge=2)
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
+    validation_fraction: float = Field(default=0.15, gt=0.0, lt=0.9)
+    torch_num_threads: int = Field(default=2, ge=1)
+
+    # --- serving -------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    model_poll_interval_seconds: float = Field(default=10.0, gt=0.0)
+    admin_api_key: SecretStr | None = None
+    predict_api_key: SecretStr | None = None
+    max_batch_size: int = Field(default=1000, ge=1)
+    max_request_bytes: int = Field(default=2_000_000, ge=1024)
+    prediction_log_buffer_size: int = Field(default=100_000, ge=1)
+    prediction_log_flush_seconds: float = Field(default=1.0, gt=0.0)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("database_url")
+    @classmethod
+    def _non_empty_url(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("DATABASE_URL must not be empty")
+        return value.strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Cached so the whole process shares one object; tests call ``cache_clear``."""
+    return Settings()
+
+
+settings = get_settings()

@@ -1,0 +1,1 @@
+"""Loan-default MLOps stack."""

@@ -1,0 +1,1 @@
+"""Data layer: sources, ingestion, schema and data access."""

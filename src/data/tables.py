@@ -1,0 +1,246 @@
+"""The single source of truth for the database schema (schema ``loan_data``).
+
+Alembic migrations are generated from these models.  On SQLite, which has no
+schemas, the engine maps ``loan_data`` to the main database via
+``schema_translate_map`` (see ``src.data.database``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import BYTEA, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA = "loan_data"
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+BlobType = LargeBinary().with_variant(BYTEA(), "postgresql")
+# SQLite only auto-increments INTEGER PRIMARY KEY, so BigInteger ids degrade to Integer there.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+MODEL_STATUSES = ("candidate", "active", "retired", "rejected")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONType}
+
+
+class DataSource(Base):
+    """A registered source and its (inferred or overridden) feature schema."""
+
+    __tablename__ = "data_sources"
+    __table_args__ = {"schema": SCHEMA}
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # bundled | file | sql
+    location: Mapped[str] = mapped_column(Text)  # dataset name, file path or query
+    feature_schema: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RawData(Base):
+    """Source rows exactly as received (minus nothing), keyed by a stable row key."""
+
+    __tablename__ = "raw_data"
+    __table_args__ = (
+        UniqueConstraint("source", "row_key", name="uq_raw_data_source_row_key"),
+        Index("ix_raw_data_source_id", "source", "id"),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(128), ForeignKey(f"{SCHEMA}.data_sources.name"))
+    row_key: Mapped[str] = mapped_column(String(256))
+    data_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    record: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    label: Mapped[str] = mapped_column(String(256))
+    ingested_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class ProcessedData(Base):
+    """Typed features (numbers as floats, categories as strings, None = missing) and 0/1 label."""
+
+    __tablename__ = "processed_data"
+    __table_args__ = (Index("ix_processed_data_source_raw", "source", "raw_id"), {"schema": SCHEMA})
+
+    raw_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey(f"{SCHEMA}.raw_data.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(128))
+    data_date: Mapped[dt.date] = mapped_column(Date)
+    features: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    label: Mapped[int] = mapped_column(Integer)
+    processed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class QuarantinedRow(Base):
+    """A rejected source row with the reason; kept so nothing is dropped silently."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        UniqueConstraint("source", "row_key", name="uq_quarantine_source_row_key"),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(128))
+    row_key: Mapped[str] = mapped_column(String(256))
+    data_date: Mapped[dt.date] = mapped_column(Date)
+    record: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class TrainingRun(Base):
+    """Intermediate state of one training run, so each Airflow task can resume from the last."""
+
+    __tablename__ = "training_runs"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(128))
+    stage: Mapped[str] = mapped_column(String(32))  # prepared|pretrained|finetuned|evaluated|registered|failed
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    data_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    state: Mapped[bytes | None] = mapped_column(BlobType, nullable=True)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class ModelMetadata(Base):
+    """The model registry.  The partial unique index allows at most one active row."""
+
+    __tablename__ = "model_metadata"
+    __table_args__ = (
+        Index(
+            "uq_model_metadata_one_active",
+            "is_active",
+            unique=True,
+            postgresql_where=text("is_active"),
+            sqlite_where=text("is_active"),
+        ),
+        CheckConstraint(
+            "status IN ('candidate', 'active', 'retired', 'rejected')", name="ck_model_status"
+        ),
+        CheckConstraint(
+            "(is_active AND status = 'active') OR (NOT is_active AND status <> 'active')",
+            name="ck_model_active_matches_status",
+        ),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    model_version: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    source: Mapped[str] = mapped_column(String(128))
+    model_type: Mapped[str] = mapped_column(String(64), default="tab_transformer")
+    training_run_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
+    training_config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    feature_schema: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    data_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    f1_score: Mapped[float] = mapped_column(Float)
+    accuracy: Mapped[float] = mapped_column(Float)
+    precision: Mapped[float] = mapped_column(Float)
+    recall: Mapped[float] = mapped_column(Float)
+    roc_auc: Mapped[float] = mapped_column(Float)
+    pr_auc: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    artifact: Mapped[bytes] = mapped_column(BlobType)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    artifact_size: Mapped[int] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    status: Mapped[str] = mapped_column(String(16), default="candidate")
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ModelPerformance(Base):
+    """One validation of a model on newly labelled rows, with the retraining decision."""
+
+    __tablename__ = "model_performance"
+    __table_args__ = (Index("ix_perf_version_time", "model_version", "evaluated_at"), {"schema": SCHEMA})
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    evaluated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    source: Mapped[str] = mapped_column(String(128))
+    n_samples: Mapped[int] = mapped_column(Integer, default=0)
+    n_positive: Mapped[int] = mapped_column(Integer, default=0)
+    first_raw_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
+    last_raw_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
+    f1_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    precision: Mapped[float | None] = mapped_column(Float, nullable=True)
+    recall: Mapped[float | None] = mapped_column(Float, nullable=True)
+    roc_auc: Mapped[float | None] = mapped_column(Float, nullable=True)
+    pr_auc: Mapped[float | None] = mapped_column(Float, nullable=True)
+    mean_f1_window: Mapped[float | None] = mapped_column(Float, nullable=True)
+    new_samples: Mapped[int] = mapped_column(Integer, default=0)
+    retrain: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Prediction(Base):
+    """Every answered prediction, so later labels can measure the serving model."""
+
+    __tablename__ = "predictions"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(64), unique=True)
+    model_version: Mapped[str] = mapped_column(String(64), index=True)
+    features: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    probability: Mapped[float] = mapped_column(Float)
+    prediction: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ModelEvent(Base):
+    """Audit log of every registry change and attempt (promotion, rejection, retirement)."""
+
+    __tablename__ = "model_events"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    event: Mapped[str] = mapped_column(String(32))  # registered|promoted|rejected|retired|promotion_failed
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    success: Mapped[bool] = mapped_column(Boolean, default=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

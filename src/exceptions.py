@@ -1,0 +1,44 @@
+"""Domain exceptions; the API maps them to HTTP statuses in ``src.api``, the CLI to one line."""
+
+from __future__ import annotations
+
+
+class LoanDefaultError(Exception):
+    """Base class: every error a user can cause or fix derives from it."""
+
+
+class ConfigurationError(LoanDefaultError):
+    """A setting or argument is inconsistent (for example an unknown source)."""
+
+
+class DataSourceError(LoanDefaultError):
+    """A source cannot be read, or its schema does not fit what was asked for."""
+
+
+class SchemaError(LoanDefaultError):
+    """A feature schema is invalid (overlapping columns, missing target ...)."""
+
+
+class NoDataError(LoanDefaultError):
+    """There are not enough stored rows for the requested operation."""
+
+
+class ModelNotFoundError(LoanDefaultError):
+    """The requested model version (or an active model) does not exist."""
+
+
+class ArtifactIntegrityError(LoanDefaultError):
+    """A stored artifact failed its checksum or could not be decoded safely."""
+
+
+class PromotionError(LoanDefaultError):
+    """A model cannot be activated (wrong status, failed gate, lost a race)."""
+
+
+class InvalidInputError(LoanDefaultError):
+    """A prediction request does not match the model's feature schema."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message

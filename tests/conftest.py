@@ -1,0 +1,73 @@
+"""Shared fixtures: each test session gets its own throw-away PostgreSQL database.
+
+``TEST_ADMIN_DATABASE_URL`` (default: the local trust-auth server) is used only to
+create and drop that database, so parallel sessions never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from config.settings import get_settings
+from src.data.database import get_engine, init_db
+from src.data.tables import Base
+
+ADMIN_URL = os.environ.get(
+    "TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _admin_engine():  # type: ignore[no-untyped-def]
+    return create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a freshly created and migrated PostgreSQL database for this session."""
+    name = f"loan_test_{uuid.uuid4().hex[:10]}"
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    init_db(get_engine(url))
+    try:
+        yield url
+    finally:
+        get_engine(url).dispose()
+        get_engine.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def db_url(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The session database, emptied, and installed as DATABASE_URL for code under test."""
+    engine = get_engine(pg_url)
+    tables = ", ".join(f"{t.schema}.{t.name}" for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    yield pg_url
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def fast_training_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small, quick model settings for tests that train end to end."""
+    for key, value in {
+        "NUM_LAYERS": "2",
+        "PRETRAIN_EPOCHS": "1",
+        "FINETUNE_EPOCHS": "3",
+        "PATIENCE": "2",
+        "BATCH_SIZE": "256",
+    }.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
