@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     prediction_log_flush_seconds: float = Field(default=1.0, gt=0.0)
     cors_origins: list[str] = Field(default_factory=list)
 
+    @field_validator("admin_api_key", "predict_api_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("database_url")
     @classmethod
     def _non_empty_url(cls, value: str) -> str:

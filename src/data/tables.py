@@ -133,6 +133,7 @@ class TrainingRun(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSONType)
     data_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType)
     state: Mapped[bytes | None] = mapped_column(BlobType, nullable=True)
+    state_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

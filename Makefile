@@ -1,0 +1,44 @@
+# Two commands for a new user: `make demo` and `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN      = $(VENV)/bin
+DEMO_DB ?= sqlite:///./data/demo.db
+# Tests use their own throw-away databases on this server (created and dropped per run).
+TEST_ADMIN_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+export TEST_ADMIN_DATABASE_URL
+
+.PHONY: install demo test lint format airflow airflow-smoke serve bench bench-quick clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: install
+	DATABASE_URL=$(DEMO_DB) PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/pytest
+
+serve: install
+	$(BIN)/loan-default serve
+
+airflow: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/airflow_local.sh
+
+airflow-smoke: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/airflow_smoke.sh
+
+clean:
+	rm -rf $(VENV) data/*.db* .pytest_cache .ruff_cache

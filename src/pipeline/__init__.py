@@ -1,0 +1,1 @@
+"""Orchestration: the functions the CLI and the Airflow DAG tasks call."""

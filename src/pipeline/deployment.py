@@ -1,0 +1,115 @@
+"""Champion/challenger gate: a candidate replaces the active model only if it wins.
+
+Both models are scored on the same rows: the candidate's held-out test rows,
+which (by the hash split) no model of the source has trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from config.settings import get_settings
+from src.data import repository as repo
+from src.data.database import get_engine, session_scope
+from src.data.processing import load_frame
+from src.data.tables import ModelMetadata
+from src.exceptions import ArtifactIntegrityError, InvalidInputError, PromotionError
+from src.models.metrics import classification_metrics
+from src.pipeline.scoring import predictor_for
+from src.pipeline.splits import test_mask
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    promoted: bool
+    model_version: str | None
+    reason: str
+    champion_version: str | None = None
+    challenger_score: float | None = None
+    champion_score: float | None = None
+    n_eval_rows: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def deploy(*, model_version: str | None = None) -> DeployResult:
+    """Promote ``model_version`` (default: the newest candidate) if it passes the gate."""
+    settings = get_settings()
+    engine = get_engine()
+    with session_scope(engine) as session:
+        candidate = (repo.get_model(session, version=model_version) if model_version
+                     else repo.newest_candidate(session))
+        if candidate is None:
+            return DeployResult(promoted=False, model_version=None, reason="no candidate model")
+        if candidate.is_active:
+            return DeployResult(promoted=False, model_version=candidate.model_version,
+                                reason="already the active model")
+        if candidate.status != "candidate":
+            raise PromotionError(
+                f"model {candidate.model_version} has status {candidate.status!r}; "
+                "only candidates can be deployed"
+            )
+        champion = repo.get_active_model(session)
+    version = candidate.model_version
+    try:
+        challenger = predictor_for(candidate)
+    except ArtifactIntegrityError as exc:
+        return _reject(version, f"artifact failed verification: {exc}", champion=None)
+    if champion is None:
+        repo.activate_model(engine, version=version, reason="no model was active")
+        return DeployResult(promoted=True, model_version=version, reason="no model was active")
+
+    metric, margin = settings.promotion_metric, settings.promotion_min_delta
+    frame = load_frame(source=candidate.source,
+                       max_raw_id=int(candidate.data_snapshot["max_raw_id"]))
+    frame = frame.subset(test_mask(frame, source=candidate.source,
+                                   test_fraction=candidate.data_snapshot["test_fraction"]))
+    challenger_score = _score(candidate, challenger.predict_proba(frame.features), frame.labels,
+                              metric)
+    try:
+        champion_proba = predictor_for(champion).predict_proba(frame.features)
+    except (ArtifactIntegrityError, InvalidInputError) as exc:
+        reason = f"champion {champion.model_version} cannot score these rows ({exc})"
+        repo.activate_model(engine, version=version, reason=reason)
+        return DeployResult(promoted=True, model_version=version, reason=reason,
+                            champion_version=champion.model_version,
+                            challenger_score=challenger_score, n_eval_rows=len(frame.labels))
+    champion_score = _score(champion, champion_proba, frame.labels, metric)
+    result_args = {"champion_version": champion.model_version,
+                   "challenger_score": challenger_score, "champion_score": champion_score,
+                   "n_eval_rows": len(frame.labels)}
+    comparison = (f"{metric} {challenger_score:.4f} vs champion {champion.model_version} "
+                  f"{champion_score:.4f} (margin {margin:g}) on {len(frame.labels)} held-out rows")
+    if np.isfinite(challenger_score) and challenger_score > champion_score + margin:
+        reason = f"beat the champion: {comparison}"
+        repo.activate_model(engine, version=version, reason=reason)
+        logger.info("deployed %s: %s", version, reason)
+        return DeployResult(promoted=True, model_version=version, reason=reason, **result_args)
+    return _reject(version, f"did not beat the champion: {comparison}", champion=result_args)
+
+
+def _score(model: ModelMetadata, proba: np.ndarray, labels: np.ndarray, metric: str) -> float:
+    return float(classification_metrics(labels, proba, threshold=model.threshold)[metric])
+
+
+def _reject(version: str, reason: str, *, champion: dict[str, Any] | None) -> DeployResult:
+    with session_scope() as session:
+        repo.set_status(session, version=version, status="rejected", reason=reason)
+        repo.record_event(session, event="rejected", model_version=version, success=True,
+                          detail={"reason": reason})
+    logger.info("rejected %s: %s", version, reason)
+    return DeployResult(promoted=False, model_version=version, reason=reason, **(champion or {}))
+
+
+def activate(*, model_version: str, reason: str = "manual activation") -> str | None:
+    """Force-activate a model (an operator's rollback); returns the retired version."""
+    with session_scope() as session:
+        predictor_for(repo.get_model(session, version=model_version))  # refuse corrupt artifacts
+    return repo.activate_model(get_engine(), version=model_version, reason=reason)

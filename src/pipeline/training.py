@@ -1,0 +1,252 @@
+"""Training as resumable stages: prepare -> pretrain -> finetune -> evaluate -> register.
+
+Each stage loads its input from ``loan_data.training_runs``, does its work and
+stores its output there, so an Airflow retry resumes at the stage that failed
+and a killed run never leaves a half-registered model (registration is one
+transaction at the very end).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from config.settings import get_settings
+from src.data import repository as repo
+from src.data.database import get_engine, session_scope
+from src.data.processing import LabelledFrame, get_source_schema, load_frame
+from src.data.tables import ModelMetadata, TrainingRun
+from src.exceptions import LoanDefaultError, NoDataError
+from src.models.artifact import ModelBundle, load_bundle, serialize_bundle, sha256_hex
+from src.models.metrics import best_f1_threshold, classification_metrics
+from src.models.preprocessing import Preprocessor
+from src.models.training import (
+    TrainingConfig,
+    build_model,
+    finetune,
+    predict_proba,
+    pretrain,
+    set_seed,
+)
+from src.pipeline.splits import Splits, make_splits
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("prepared", "pretrained", "finetuned", "evaluated", "registered")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: int
+    model_version: str
+    metrics: dict[str, float]
+    threshold: float
+    activated: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "model_version": self.model_version, "metrics": self.metrics,
+            "threshold": self.threshold, "activated": self.activated,
+        }
+
+
+def prepare_training(*, source: str | None = None) -> int:
+    """Freeze the data snapshot and config for a new run; returns the run id."""
+    settings = get_settings()
+    source = source or settings.data_source
+    get_source_schema(source=source)  # fails early, with a clear message, for unknown sources
+    frame = load_frame(source=source)
+    if len(frame.labels) == 0:
+        raise NoDataError(f"no processed rows for source {source!r}; run `loan-default collect`")
+    config = TrainingConfig.from_settings(settings)
+    snapshot = {
+        "row_count": len(frame.labels),
+        "positive_count": int(frame.labels.sum()),
+        "min_raw_id": int(frame.raw_ids.min()),
+        "max_raw_id": int(frame.raw_ids.max()),
+        "data_hash": _data_hash(frame),
+        "test_fraction": settings.test_fraction,
+        "validation_fraction": settings.validation_fraction,
+    }
+    snapshot |= _splits(frame, source=source, snapshot=snapshot, seed=config.seed).sizes()
+    with session_scope() as session:
+        run = TrainingRun(source=source, stage="prepared", config=config.to_dict(),
+                          data_snapshot=snapshot)
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    logger.info("training run %d prepared on %s: %s", run_id, source, snapshot)
+    return run_id
+
+
+def pretrain_stage(*, run_id: int, progress: bool = True) -> int:
+    """Fit preprocessing on the training split and run NT-Xent contrastive pretraining."""
+
+    def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> dict[str, Any]:
+        set_seed(config.seed)
+        preprocessor = Preprocessor.fit(splits.train.features, splits.train.schema)
+        model = build_model(preprocessor, config)
+        x_cat, x_num = preprocessor.transform(splits.train.features)
+        losses = pretrain(model, x_cat, x_num, config=config, progress=progress)
+        bundle = ModelBundle(model=model, preprocessor=preprocessor, config=config,
+                             threshold=0.5, metadata={"pretrain_losses": losses})
+        return {"bundle": bundle}
+
+    return _run_stage(run_id, needs="prepared", produces="pretrained", work=work)
+
+
+def finetune_stage(*, run_id: int, progress: bool = True) -> int:
+    """Fine-tune with a classification head; pick the F1-maximising threshold on validation."""
+
+    def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> dict[str, Any]:
+        bundle = _load_state(run)
+        bundle.model.requires_grad_(True)  # load_bundle hands back a frozen, inference-ready model
+        set_seed(config.seed + 1)
+        pre = bundle.preprocessor
+        train = (*pre.transform(splits.train.features), _labels(splits.train))
+        valid = (*pre.transform(splits.valid.features), _labels(splits.valid))
+        result = finetune(bundle.model, train, valid, config=config, progress=progress)
+        valid_proba = predict_proba(bundle.model, valid[0], valid[1])
+        threshold = best_f1_threshold(splits.valid.labels, valid_proba)
+        metadata = bundle.metadata | {"best_epoch": result.best_epoch,
+                                      "best_valid_score": result.best_score}
+        return {"bundle": replace(bundle, threshold=float(threshold), metadata=metadata)}
+
+    return _run_stage(run_id, needs="pretrained", produces="finetuned", work=work)
+
+
+def evaluate_stage(*, run_id: int) -> int:
+    """Score the held-out test split, which preprocessing, early stopping and threshold never saw."""
+
+    def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> dict[str, Any]:
+        bundle = _load_state(run)
+        x_cat, x_num = bundle.preprocessor.transform(splits.test.features)
+        proba = predict_proba(bundle.model, x_cat, x_num)
+        metrics = classification_metrics(splits.test.labels, proba, threshold=bundle.threshold)
+        logger.info("run %d test metrics (positive class = default): %s", run_id, metrics)
+        return {"metrics": metrics}
+
+    return _run_stage(run_id, needs="finetuned", produces="evaluated", work=work)
+
+
+def register_stage(*, run_id: int) -> str:
+    """Register the run's model as a candidate (active at once if no model is active)."""
+    engine = get_engine()
+    with session_scope(engine) as session:
+        run = session.get(TrainingRun, run_id)
+        if run is None:
+            raise LoanDefaultError(f"training run {run_id} does not exist")
+        if run.stage == "registered" and run.model_version:
+            return run.model_version
+        _require_stage(run, "evaluated")
+        bundle = _load_state(run)
+        version = repo.next_model_version(session)
+        bundle = replace(bundle, metadata=bundle.metadata | {"model_version": version})
+        artifact = serialize_bundle(bundle)
+        metrics = run.metrics or {}
+        schema = get_source_schema(source=run.source)
+        session.add(ModelMetadata(
+            model_version=version, source=run.source, training_run_id=run.id,
+            training_config=run.config, feature_schema=schema.to_dict(),
+            data_snapshot=run.data_snapshot, threshold=bundle.threshold,
+            artifact=artifact, artifact_sha256=sha256_hex(artifact), artifact_size=len(artifact),
+            status="candidate", is_active=False, status_reason="awaiting deployment gate",
+            **{k: float(metrics[k]) for k in
+               ("f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc")},
+        ))
+        repo.record_event(session, event="registered", model_version=version,
+                          detail={"run_id": run.id, "metrics": metrics})
+        run.stage, run.model_version, run.state = "registered", version, None
+    logger.info("registered %s from run %d", version, run_id)
+    with session_scope(engine) as session:
+        has_active = repo.get_active_version(session) is not None
+    if not has_active:
+        repo.activate_model(engine, version=version, reason="first model: no model was active")
+    return version
+
+
+def train(*, source: str | None = None, progress: bool = True) -> TrainResult:
+    """All stages in one process (the CLI path); the DAG runs them as separate tasks."""
+    run_id = prepare_training(source=source)
+    pretrain_stage(run_id=run_id, progress=progress)
+    finetune_stage(run_id=run_id, progress=progress)
+    evaluate_stage(run_id=run_id)
+    version = register_stage(run_id=run_id)
+    with session_scope() as session:
+        model = repo.get_model(session, version=version, with_artifact=False)
+        metrics = {k: getattr(model, k) for k in
+                   ("f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc")}
+        return TrainResult(run_id=run_id, model_version=version, metrics=metrics,
+                           threshold=model.threshold, activated=model.is_active)
+
+
+# --------------------------------------------------------------------------- helpers
+def _run_stage(
+    run_id: int, *, needs: str, produces: str,
+    work: Callable[[TrainingRun, Splits, TrainingConfig], dict[str, Any]],
+) -> int:
+    with session_scope() as session:
+        run = session.get(TrainingRun, run_id)
+        if run is None:
+            raise LoanDefaultError(f"training run {run_id} does not exist")
+        if run.stage in STAGES and STAGES.index(run.stage) >= STAGES.index(produces):
+            logger.info("run %d already %s; nothing to do", run_id, run.stage)
+            return run_id
+        _require_stage(run, needs)
+        config = TrainingConfig.from_dict(run.config)
+        frame = load_frame(source=run.source, max_raw_id=run.data_snapshot["max_raw_id"])
+        splits = _splits(frame, source=run.source, snapshot=run.data_snapshot, seed=config.seed)
+    try:
+        output = work(run, splits, config)
+    except Exception as exc:
+        with session_scope() as session:
+            failed = session.get(TrainingRun, run_id)
+            assert failed is not None
+            failed.error = f"{produces} stage failed: {exc}"[:2000]
+        raise
+    with session_scope() as session:
+        stored = session.get(TrainingRun, run_id)
+        assert stored is not None
+        if "bundle" in output:
+            stored.state = serialize_bundle(output["bundle"])
+            stored.state_sha256 = sha256_hex(stored.state)
+        if "metrics" in output:
+            stored.metrics = output["metrics"]
+        stored.stage, stored.error = produces, None
+    logger.info("run %d: %s", run_id, produces)
+    return run_id
+
+
+def _require_stage(run: TrainingRun, needed: str) -> None:
+    if run.stage != needed:
+        raise LoanDefaultError(
+            f"training run {run.id} is at stage {run.stage!r}; this step needs {needed!r}"
+        )
+
+
+def _load_state(run: TrainingRun) -> ModelBundle:
+    if run.state is None or run.state_sha256 is None:
+        raise LoanDefaultError(f"training run {run.id} has no stored model state")
+    return load_bundle(run.state, expected_sha256=run.state_sha256)
+
+
+def _splits(frame: LabelledFrame, *, source: str, snapshot: dict[str, Any], seed: int) -> Splits:
+    return make_splits(frame, source=source, test_fraction=snapshot["test_fraction"],
+                       validation_fraction=snapshot["validation_fraction"], seed=seed)
+
+
+def _labels(frame: LabelledFrame):  # type: ignore[no-untyped-def]
+    import torch
+
+    return torch.as_tensor(frame.labels, dtype=torch.float32)
+
+
+def _data_hash(frame: LabelledFrame) -> str:
+    """Fingerprint of exactly which rows (and labels) a model was trained on."""
+    digest = hashlib.sha256()
+    for key, label in zip(frame.row_keys, frame.labels.tolist(), strict=True):
+        digest.update(f"{key}\x1f{label}\x1e".encode())
+    return digest.hexdigest()

@@ -1,0 +1,109 @@
+"""The whole loop on real lending_club rows against the real PostgreSQL (small, fast models)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, update
+
+from src.data import repository as repo
+from src.data.database import session_scope
+from src.data.tables import ModelEvent, ModelMetadata, ModelPerformance
+from src.exceptions import ArtifactIntegrityError
+from src.pipeline.deployment import activate, deploy
+from src.pipeline.scoring import predictor_for
+from src.pipeline.training import train
+from src.pipeline.validation import validate
+from tests.integration.pipeline.conftest import active_versions, ingest, model_count
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_full_pipeline_on_a_small_slice(fast_db):
+    ingest(3000, day=1)
+    first = train(progress=False)
+    assert first.model_version == "v0001" and first.activated
+    assert 0.0 <= first.metrics["f1_score"] <= 1.0 and first.metrics["roc_auc"] > 0.5
+    assert active_versions() == ["v0001"]
+
+    ingest(1500, day=2)
+    forced = validate(f1_threshold=0.99)
+    assert forced.retrain and "mean F1" in forced.reason
+    assert forced.n_samples == 1500
+    relaxed = validate(f1_threshold=0.0, sample_threshold=10**6)
+    assert not relaxed.retrain
+    by_samples = validate(f1_threshold=0.0, sample_threshold=1000)
+    assert by_samples.retrain and "new labelled rows" in by_samples.reason
+    with session_scope() as session:
+        perf = session.scalars(select(ModelPerformance).order_by(ModelPerformance.id)).all()
+    assert [p.retrain for p in perf] == [True, False, True]
+    assert all(p.n_samples == 1500 and p.f1_score is not None for p in perf)
+
+    second = train(progress=False)
+    assert second.model_version == "v0002" and not second.activated
+    result = deploy()
+    assert result.model_version == "v0002"
+    assert result.promoted == (result.challenger_score > result.champion_score)
+    assert active_versions() == (["v0002"] if result.promoted else ["v0001"])
+    assert result.n_eval_rows > 0
+
+
+def test_gate_keeps_champion_and_cooldown_blocks_retrain_loop(fast_db, monkeypatch):
+    from config.settings import get_settings
+
+    ingest(3000, day=1)
+    champion = train(progress=False)
+    ingest(1000, day=2)
+    # A challenger that barely trains: one epoch at a negligible learning rate.
+    monkeypatch.setenv("LEARNING_RATE", "1e-9")
+    monkeypatch.setenv("PRETRAIN_EPOCHS", "0")
+    monkeypatch.setenv("FINETUNE_EPOCHS", "1")
+    get_settings.cache_clear()
+    challenger = train(progress=False)
+    result = deploy(model_version=challenger.model_version)
+    assert not result.promoted
+    assert result.challenger_score < result.champion_score
+    assert "did not beat the champion" in result.reason
+    assert active_versions() == [champion.model_version]
+    with session_scope() as session:
+        rejected = repo.get_model(session, version=challenger.model_version, with_artifact=False)
+        events = session.scalars(select(ModelEvent.event)).all()
+    assert rejected.status == "rejected" and "did not beat" in rejected.status_reason
+    assert "rejected" in events
+
+    decision = validate(f1_threshold=0.99)
+    assert not decision.retrain
+    assert "cooldown" in decision.reason
+    monkeypatch.setenv("RETRAIN_COOLDOWN_HOURS", "0")
+    get_settings.cache_clear()
+    assert validate(f1_threshold=0.99).retrain
+
+
+def test_tampered_artifact_is_refused(fast_db):
+    ingest(3000, day=1)
+    first = train(progress=False)
+    with session_scope() as session:
+        model = repo.get_model(session, version=first.model_version)
+        tampered = bytearray(model.artifact)
+        tampered[len(tampered) // 2] ^= 0xFF
+        session.execute(update(ModelMetadata)
+                        .where(ModelMetadata.model_version == first.model_version)
+                        .values(artifact=bytes(tampered)))
+    with session_scope() as session:
+        model = repo.get_model(session, version=first.model_version)
+        with pytest.raises(ArtifactIntegrityError, match="sha256"):
+            predictor_for(model)
+    ingest(500, day=2)
+    with pytest.raises(ArtifactIntegrityError):
+        validate(f1_threshold=0.5)
+
+    # A tampered candidate is rejected by the gate and cannot be force-activated.
+    second = train(progress=False)
+    with session_scope() as session:
+        session.execute(update(ModelMetadata)
+                        .where(ModelMetadata.model_version == second.model_version)
+                        .values(artifact=b"not a safetensors file"))
+    with pytest.raises(ArtifactIntegrityError):
+        activate(model_version=second.model_version)
+    result = deploy(model_version=second.model_version)
+    assert not result.promoted and "artifact failed verification" in result.reason
+    assert model_count() == 2 and active_versions() == [first.model_version]
