@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="score the active model on new labelled rows")
     validate.add_argument("--source")
     validate.add_argument("--f1-threshold", type=float, help="override F1_SCORE_THRESHOLD")
-    validate.add_argument("--sample-threshold", type=int,
-                          help="override RETRAINING_SAMPLE_THRESHOLD")
+    validate.add_argument(
+        "--sample-threshold", type=int, help="override RETRAINING_SAMPLE_THRESHOLD"
+    )
     validate.add_argument("--json", action="store_true", help="print the decision as JSON")
 
     deploy = sub.add_parser("deploy", help="promote a candidate if it beats the active model")
@@ -71,9 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true", help="machine-readable output")
 
     predict = sub.add_parser("predict", help="score request(s) with the active model")
-    predict.add_argument("--json", required=True, type=Path, dest="json_file",
-                         help='file with {"categorical_features":..,"numerical_features":..} '
-                              "or a list of them")
+    predict.add_argument(
+        "--json",
+        required=True,
+        type=Path,
+        dest="json_file",
+        help='file with {"categorical_features":..,"numerical_features":..} or a list of them',
+    )
     predict.add_argument("--explain", action="store_true", help="add reason codes")
 
     serve = sub.add_parser("serve", help="run the FastAPI service with uvicorn")
@@ -90,11 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoanDefaultError as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
     except OperationalError as exc:
-        errors.print(f"[bold red]error:[/] database unreachable: {redact(str(exc.orig))}".strip(),
-                     highlight=False)
+        errors.print(
+            f"[bold red]error:[/] database unreachable: {redact(str(exc.orig))}".strip(),
+            highlight=False,
+        )
     except SQLAlchemyError as exc:
-        errors.print(f"[bold red]error:[/] database error: {redact(str(exc)).splitlines()[0]}",
-                     highlight=False)
+        errors.print(
+            f"[bold red]error:[/] database error: {redact(str(exc)).splitlines()[0]}",
+            highlight=False,
+        )
     except (FileNotFoundError, IsADirectoryError, PermissionError, ValueError) as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
     return 2
@@ -118,17 +127,28 @@ def _collect(args: argparse.Namespace) -> None:
     from src.data.ingest import collect
 
     summary = collect(
-        source=args.source, name=args.name, target=args.target, positive=args.positive,
-        id_column=args.id_column, categorical=args.categorical, numerical=args.numerical,
-        sql_url=args.sql_url, query=args.query, batch_size=args.batch_size,
+        source=args.source,
+        name=args.name,
+        target=args.target,
+        positive=args.positive,
+        id_column=args.id_column,
+        categorical=args.categorical,
+        numerical=args.numerical,
+        sql_url=args.sql_url,
+        query=args.query,
+        batch_size=args.batch_size,
         data_date=dt.date.fromisoformat(args.data_date) if args.data_date else None,
     )
     table = Table(title=f"collect: {summary.source}")
     for key in ("read", "inserted", "quarantined", "already_stored", "remaining", "processed"):
         table.add_column(key, justify="right")
     d = summary.as_dict()
-    table.add_row(*(str(d[k]) for k in ("read", "inserted", "quarantined", "already_stored",
-                                        "remaining", "processed")))
+    table.add_row(
+        *(
+            str(d[k])
+            for k in ("read", "inserted", "quarantined", "already_stored", "remaining", "processed")
+        )
+    )
     console.print(table)
 
 
@@ -136,8 +156,9 @@ def _train(args: argparse.Namespace) -> None:
     from src.pipeline.training import train
 
     result = train(source=args.source, progress=not args.no_progress)
-    table = Table(title=f"model {result.model_version} — held-out test metrics "
-                        "(positive class = default)")
+    table = Table(
+        title=f"model {result.model_version} — held-out test metrics (positive class = default)"
+    )
     for key in (*METRICS, "threshold"):
         table.add_column(key, justify="right")
     table.add_row(*(f"{result.metrics[k]:.4f}" for k in METRICS), f"{result.threshold:.4f}")
@@ -149,15 +170,18 @@ def _train(args: argparse.Namespace) -> None:
 def _validate(args: argparse.Namespace) -> None:
     from src.pipeline.validation import validate
 
-    decision = validate(source=args.source, f1_threshold=args.f1_threshold,
-                        sample_threshold=args.sample_threshold)
+    decision = validate(
+        source=args.source, f1_threshold=args.f1_threshold, sample_threshold=args.sample_threshold
+    )
     if args.json:
         _emit_json(decision.as_dict())
         return
     if decision.metrics:
         shown = ", ".join(f"{k}={decision.metrics[k]:.4f}" for k in METRICS)
-        console.print(f"{decision.model_version} on {decision.n_samples} new labelled rows "
-                      f"(positive class = default): {shown}")
+        console.print(
+            f"{decision.model_version} on {decision.n_samples} new labelled rows "
+            f"(positive class = default): {shown}"
+        )
     verdict = "RETRAIN" if decision.retrain else "no retraining"
     console.print(f"decision: {verdict} — {decision.reason}", highlight=False)
 
@@ -187,22 +211,49 @@ def _models(args: argparse.Namespace) -> None:
     if args.json:
         _emit_json(data)
         return
-    table = Table(title="loan_data.model_metadata (metrics on the held-out test split; "
-                        "F1/precision/recall of the default class)")
-    for col in ("version", "status", "active", "source", "rows", *METRICS, "threshold",
-                "created_at", "reason"):
+    table = Table(
+        title="loan_data.model_metadata (metrics on the held-out test split; "
+        "F1/precision/recall of the default class)"
+    )
+    for col in (
+        "version",
+        "status",
+        "active",
+        "source",
+        "rows",
+        *METRICS,
+        "threshold",
+        "created_at",
+        "reason",
+    ):
         table.add_column(col, overflow="fold")
     for d in data:
-        table.add_row(d["model_version"], d["status"], "*" if d["is_active"] else "",
-                      d["source"], str(d["data_snapshot"].get("row_count", "")),
-                      *(f"{d[k]:.4f}" for k in METRICS), f"{d['threshold']:.4f}",
-                      d["created_at"][:19], d["status_reason"] or "")
+        table.add_row(
+            d["model_version"],
+            d["status"],
+            "*" if d["is_active"] else "",
+            d["source"],
+            str(d["data_snapshot"].get("row_count", "")),
+            *(f"{d[k]:.4f}" for k in METRICS),
+            f"{d['threshold']:.4f}",
+            d["created_at"][:19],
+            d["status_reason"] or "",
+        )
     console.print(table)
 
 
 def _model_row(model: Any) -> dict[str, Any]:
-    keys = ("model_version", "status", "is_active", "source", "data_snapshot", *METRICS,
-            "threshold", "status_reason", "artifact_sha256")
+    keys = (
+        "model_version",
+        "status",
+        "is_active",
+        "source",
+        "data_snapshot",
+        *METRICS,
+        "threshold",
+        "status_reason",
+        "artifact_sha256",
+    )
     row = {k: getattr(model, k) for k in keys}
     row["created_at"] = model.created_at.isoformat()
     return row
@@ -223,16 +274,25 @@ def _predict(args: argparse.Namespace) -> None:
         if model is None:
             raise ModelNotFoundError("no active model; run `loan-default train` first")
         predictor = predictor_for(model)
-    records = [request_to_record(r, schema=predictor.schema, prefix=f"[{i}]." if len(requests) > 1
-                                 else "") for i, r in enumerate(requests)]
+    records = [
+        request_to_record(r, schema=predictor.schema, prefix=f"[{i}]." if len(requests) > 1 else "")
+        for i, r in enumerate(requests)
+    ]
     frame = records_to_frame(records, predictor.schema)
     proba = predictor.predict_proba(frame)
     reasons = predictor.explain(frame) if args.explain else [None] * len(records)
     unseen = predictor.preprocessor.unseen_categories(frame)
-    out = [{"prediction": int(p >= predictor.threshold), "probability": float(p),
-            "model_version": predictor.version, "threshold": predictor.threshold,
-            "unseen_categories": u, **({"reasons": r} if r is not None else {})}
-           for p, u, r in zip(proba, unseen, reasons, strict=True)]
+    out = [
+        {
+            "prediction": int(p >= predictor.threshold),
+            "probability": float(p),
+            "model_version": predictor.version,
+            "threshold": predictor.threshold,
+            "unseen_categories": u,
+            **({"reasons": r} if r is not None else {}),
+        }
+        for p, u, r in zip(proba, unseen, reasons, strict=True)
+    ]
     _emit_json(out if isinstance(payload, list) else out[0])
 
 
@@ -240,13 +300,23 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("src.api.main:app", host=args.host or settings.api_host,
-                port=args.port or settings.api_port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        "src.api.main:app",
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        log_level=settings.log_level.lower(),
+    )
 
 
 COMMANDS = {
-    "init-db": _init_db, "collect": _collect, "train": _train, "validate": _validate,
-    "deploy": _deploy, "activate": _activate, "models": _models, "predict": _predict,
+    "init-db": _init_db,
+    "collect": _collect,
+    "train": _train,
+    "validate": _validate,
+    "deploy": _deploy,
+    "activate": _activate,
+    "models": _models,
+    "predict": _predict,
     "serve": _serve,
 }
 

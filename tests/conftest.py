@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from config.settings import get_settings
-from src.data.database import get_engine, init_db
+from src.data.database import dispose_engines, get_engine, init_db
 from src.data.tables import Base
 
 ADMIN_URL = os.environ.get(
@@ -40,7 +40,7 @@ def pg_url() -> Iterator[str]:
         yield url
     finally:
         get_engine(url).dispose()
-        get_engine.cache_clear()
+        dispose_engines()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -29,10 +30,31 @@ def redact_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
-    """One engine (and pool) per URL for the whole process."""
-    url = url or get_settings().database_url
+    """One engine (and pool) per URL for the whole process; default: the current DATABASE_URL."""
+    return _engine_for(url or get_settings().database_url)
+
+
+def dispose_engines() -> None:
+    """Close and forget every cached engine (tests and tools that switch DATABASE_URL)."""
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine_for(url: str) -> Engine:
+    with _ENGINES_LOCK:
+        if url not in _ENGINES:
+            _ENGINES[url] = _create(url)
+        return _ENGINES[url]
+
+
+def _create(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -45,7 +67,14 @@ def get_engine(url: str | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # A bounded connect timeout: an unreachable host must not hang a poller or a task.
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
+            connect_args={"connect_timeout": 5},
+        )
     logger.debug("created engine for %s", redact_url(url))
     return engine
 

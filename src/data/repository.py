@@ -20,7 +20,7 @@ from src.data.tables import ModelEvent, ModelMetadata, ModelPerformance, Process
 from src.exceptions import ModelNotFoundError, PromotionError
 
 # Columns that are cheap to read: everything except the artifact bytes.
-_SUMMARY_COLUMNS = [c for c in ModelMetadata.__table__.columns.keys() if c != "artifact"]
+_SUMMARY_COLUMNS = [c.name for c in ModelMetadata.__table__.columns if c.name != "artifact"]
 
 
 def _summary_options() -> Any:
@@ -128,7 +128,9 @@ def activate_model(engine: Engine, *, version: str, reason: str) -> str | None:
     try:
         with session_scope(engine) as session:
             if is_postgres(engine):
-                session.execute(text("SELECT pg_advisory_xact_lock(hashtext('loan_data.activate'))"))
+                session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext('loan_data.activate'))")
+                )
             target = session.scalars(
                 select(ModelMetadata)
                 .options(_summary_options())

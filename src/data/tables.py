@@ -25,7 +25,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
@@ -79,7 +78,7 @@ class RawData(Base):
     record: Mapped[dict[str, Any]] = mapped_column(JSONType)
     label: Mapped[str] = mapped_column(String(256))
     ingested_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
+        DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP")
     )
 
 
@@ -97,7 +96,7 @@ class ProcessedData(Base):
     features: Mapped[dict[str, Any]] = mapped_column(JSONType)
     label: Mapped[int] = mapped_column(Integer)
     processed_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
+        DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP")
     )
 
 
@@ -117,7 +116,7 @@ class QuarantinedRow(Base):
     record: Mapped[dict[str, Any]] = mapped_column(JSONType)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
+        DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP")
     )
 
 
@@ -129,7 +128,9 @@ class TrainingRun(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(128))
-    stage: Mapped[str] = mapped_column(String(32))  # prepared|pretrained|finetuned|evaluated|registered|failed
+    stage: Mapped[str] = mapped_column(
+        String(32)
+    )  # prepared|pretrained|finetuned|evaluated|registered|failed
     config: Mapped[dict[str, Any]] = mapped_column(JSONType)
     data_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType)
     state: Mapped[bytes | None] = mapped_column(BlobType, nullable=True)
@@ -195,7 +196,10 @@ class ModelPerformance(Base):
     """One validation of a model on newly labelled rows, with the retraining decision."""
 
     __tablename__ = "model_performance"
-    __table_args__ = (Index("ix_perf_version_time", "model_version", "evaluated_at"), {"schema": SCHEMA})
+    __table_args__ = (
+        Index("ix_perf_version_time", "model_version", "evaluated_at"),
+        {"schema": SCHEMA},
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -241,7 +245,9 @@ class ModelEvent(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    event: Mapped[str] = mapped_column(String(32))  # registered|promoted|rejected|retired|promotion_failed
+    event: Mapped[str] = mapped_column(
+        String(32)
+    )  # registered|promoted|rejected|retired|promotion_failed
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     success: Mapped[bool] = mapped_column(Boolean, default=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

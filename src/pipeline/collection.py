@@ -1,16 +1,60 @@
-"""The collection step as the DAG and CLI call it: ingest a batch, then build processed_data."""
+"""The collection step as the DAG calls it: one batch per data date, idempotently.
+
+``collect`` itself always takes the *next* unseen rows.  A scheduled run must
+instead be repeatable for its logical date: the batch of date D is at most
+``batch_size`` rows tagged D, so re-running D (a retry, a cleared task, a
+second ``dag.test()``) tops up an interrupted batch and otherwise adds nothing.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
+from sqlalchemy import func, select, union_all
+
+from config.settings import get_settings
+from src.data.database import session_scope
 from src.data.ingest import collect
+from src.data.tables import QuarantinedRow, RawData
+
+logger = logging.getLogger(__name__)
+
+
+def rows_for_date(*, source: str, data_date: dt.date) -> int:
+    """Rows of ``source`` already stored (or quarantined) under ``data_date``."""
+    rows = union_all(
+        select(RawData.id).where(RawData.source == source, RawData.data_date == data_date),
+        select(QuarantinedRow.id).where(
+            QuarantinedRow.source == source, QuarantinedRow.data_date == data_date
+        ),
+    ).subquery()
+    with session_scope() as session:
+        return int(session.scalar(select(func.count()).select_from(rows)) or 0)
 
 
 def run_collection(
-    *, source: str | None = None, batch_size: int | None = None, data_date: str | None = None,
+    *,
+    source: str | None = None,
+    batch_size: int | None = None,
+    data_date: str | None = None,
 ) -> dict[str, Any]:
-    """Ingest the next ``batch_size`` rows of ``source`` tagged with ``data_date`` (ISO date)."""
-    date = dt.date.fromisoformat(data_date[:10]) if data_date else None
-    return collect(source=source, batch_size=batch_size, data_date=date).as_dict()
+    """Ingest the batch of ``data_date`` (ISO date; default today) and build processed_data."""
+    settings = get_settings()
+    source = source or settings.data_source
+    batch_size = batch_size or settings.ingest_batch_size
+    date = dt.date.fromisoformat(data_date[:10]) if data_date else dt.datetime.now(dt.UTC).date()
+    already = rows_for_date(source=source, data_date=date)
+    quota = batch_size - already
+    if quota <= 0:
+        logger.info("batch of %s for %s already complete (%d rows)", source, date, already)
+        return {
+            "source": source,
+            "data_date": date.isoformat(),
+            "inserted": 0,
+            "quarantined": 0,
+            "already_for_date": already,
+        }
+    summary = collect(source=source, batch_size=quota, data_date=date).as_dict()
+    return summary | {"data_date": date.isoformat(), "already_for_date": already}

@@ -44,13 +44,25 @@ def deploy(*, model_version: str | None = None) -> DeployResult:
     settings = get_settings()
     engine = get_engine()
     with session_scope(engine) as session:
-        candidate = (repo.get_model(session, version=model_version) if model_version
-                     else repo.newest_candidate(session))
+        candidate = (
+            repo.get_model(session, version=model_version)
+            if model_version
+            else repo.newest_candidate(session)
+        )
         if candidate is None:
             return DeployResult(promoted=False, model_version=None, reason="no candidate model")
         if candidate.is_active:
-            return DeployResult(promoted=False, model_version=candidate.model_version,
-                                reason="already the active model")
+            return DeployResult(
+                promoted=False,
+                model_version=candidate.model_version,
+                reason="already the active model",
+            )
+        if candidate.status == "rejected":  # re-running a deploy task is safe
+            return DeployResult(
+                promoted=False,
+                model_version=candidate.model_version,
+                reason=f"already rejected: {candidate.status_reason}",
+            )
         if candidate.status != "candidate":
             raise PromotionError(
                 f"model {candidate.model_version} has status {candidate.status!r}; "
@@ -67,26 +79,41 @@ def deploy(*, model_version: str | None = None) -> DeployResult:
         return DeployResult(promoted=True, model_version=version, reason="no model was active")
 
     metric, margin = settings.promotion_metric, settings.promotion_min_delta
-    frame = load_frame(source=candidate.source,
-                       max_raw_id=int(candidate.data_snapshot["max_raw_id"]))
-    frame = frame.subset(test_mask(frame, source=candidate.source,
-                                   test_fraction=candidate.data_snapshot["test_fraction"]))
-    challenger_score = _score(candidate, challenger.predict_proba(frame.features), frame.labels,
-                              metric)
+    frame = load_frame(
+        source=candidate.source, max_raw_id=int(candidate.data_snapshot["max_raw_id"])
+    )
+    frame = frame.subset(
+        test_mask(
+            frame, source=candidate.source, test_fraction=candidate.data_snapshot["test_fraction"]
+        )
+    )
+    challenger_score = _score(
+        candidate, challenger.predict_proba(frame.features), frame.labels, metric
+    )
     try:
         champion_proba = predictor_for(champion).predict_proba(frame.features)
     except (ArtifactIntegrityError, InvalidInputError) as exc:
         reason = f"champion {champion.model_version} cannot score these rows ({exc})"
         repo.activate_model(engine, version=version, reason=reason)
-        return DeployResult(promoted=True, model_version=version, reason=reason,
-                            champion_version=champion.model_version,
-                            challenger_score=challenger_score, n_eval_rows=len(frame.labels))
+        return DeployResult(
+            promoted=True,
+            model_version=version,
+            reason=reason,
+            champion_version=champion.model_version,
+            challenger_score=challenger_score,
+            n_eval_rows=len(frame.labels),
+        )
     champion_score = _score(champion, champion_proba, frame.labels, metric)
-    result_args = {"champion_version": champion.model_version,
-                   "challenger_score": challenger_score, "champion_score": champion_score,
-                   "n_eval_rows": len(frame.labels)}
-    comparison = (f"{metric} {challenger_score:.4f} vs champion {champion.model_version} "
-                  f"{champion_score:.4f} (margin {margin:g}) on {len(frame.labels)} held-out rows")
+    result_args = {
+        "champion_version": champion.model_version,
+        "challenger_score": challenger_score,
+        "champion_score": champion_score,
+        "n_eval_rows": len(frame.labels),
+    }
+    comparison = (
+        f"{metric} {challenger_score:.4f} vs champion {champion.model_version} "
+        f"{champion_score:.4f} (margin {margin:g}) on {len(frame.labels)} held-out rows"
+    )
     if np.isfinite(challenger_score) and challenger_score > champion_score + margin:
         reason = f"beat the champion: {comparison}"
         repo.activate_model(engine, version=version, reason=reason)
@@ -102,8 +129,13 @@ def _score(model: ModelMetadata, proba: np.ndarray, labels: np.ndarray, metric: 
 def _reject(version: str, reason: str, *, champion: dict[str, Any] | None) -> DeployResult:
     with session_scope() as session:
         repo.set_status(session, version=version, status="rejected", reason=reason)
-        repo.record_event(session, event="rejected", model_version=version, success=True,
-                          detail={"reason": reason})
+        repo.record_event(
+            session,
+            event="rejected",
+            model_version=version,
+            success=True,
+            detail={"reason": reason},
+        )
     logger.info("rejected %s: %s", version, reason)
     return DeployResult(promoted=False, model_version=version, reason=reason, **(champion or {}))
 

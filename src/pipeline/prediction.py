@@ -34,8 +34,10 @@ def request_to_record(
             f"unknown top-level field; expected {CATEGORICAL!r} and {NUMERICAL!r}",
         )
     record: dict[str, Any] = {}
-    sections = ((CATEGORICAL, schema.categorical, _categorical_value),
-                (NUMERICAL, schema.numerical, _numerical_value))
+    sections = (
+        (CATEGORICAL, schema.categorical, _categorical_value),
+        (NUMERICAL, schema.numerical, _numerical_value),
+    )
     for section, expected, convert in sections:
         values = request.get(section, {})
         if values is None:
@@ -45,8 +47,11 @@ def request_to_record(
         for name in values:
             if name not in expected:
                 other = schema.numerical if section == CATEGORICAL else schema.categorical
-                hint = (f"it is a {'numerical' if section == CATEGORICAL else 'categorical'} "
-                        "feature" if name in other else f"expected one of {list(expected)}")
+                hint = (
+                    f"it is a {'numerical' if section == CATEGORICAL else 'categorical'} feature"
+                    if name in other
+                    else f"expected one of {list(expected)}"
+                )
                 raise InvalidInputError(f"{prefix}{section}.{name}", f"unknown feature; {hint}")
         for name in expected:
             field = f"{prefix}{section}.{name}"

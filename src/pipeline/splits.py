@@ -44,7 +44,11 @@ def test_mask(frame: LabelledFrame, *, source: str, test_fraction: float) -> np.
 
 
 def make_splits(
-    frame: LabelledFrame, *, source: str, test_fraction: float, validation_fraction: float,
+    frame: LabelledFrame,
+    *,
+    source: str,
+    test_fraction: float,
+    validation_fraction: float,
     seed: int,
 ) -> Splits:
     """Split ``frame``; raises ``NoDataError`` when a split would be too small to be useful."""
@@ -65,7 +69,11 @@ def make_splits(
         valid=frame.subset(_mask(len(frame.labels), np.sort(valid_idx))),
         test=frame.subset(in_test),
     )
-    for name, part in (("train", splits.train), ("validation", splits.valid), ("test", splits.test)):
+    for name, part in (
+        ("train", splits.train),
+        ("validation", splits.valid),
+        ("test", splits.test),
+    ):
         positives = int(part.labels.sum())
         if len(part.labels) < MIN_ROWS_PER_SPLIT or positives == 0 or positives == len(part.labels):
             raise NoDataError(

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy import select
+
 from config.settings import get_settings
 from src.data import repository as repo
 from src.data.database import get_engine, session_scope
@@ -48,8 +50,11 @@ class TrainResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "run_id": self.run_id, "model_version": self.model_version, "metrics": self.metrics,
-            "threshold": self.threshold, "activated": self.activated,
+            "run_id": self.run_id,
+            "model_version": self.model_version,
+            "metrics": self.metrics,
+            "threshold": self.threshold,
+            "activated": self.activated,
         }
 
 
@@ -73,8 +78,9 @@ def prepare_training(*, source: str | None = None) -> int:
     }
     snapshot |= _splits(frame, source=source, snapshot=snapshot, seed=config.seed).sizes()
     with session_scope() as session:
-        run = TrainingRun(source=source, stage="prepared", config=config.to_dict(),
-                          data_snapshot=snapshot)
+        run = TrainingRun(
+            source=source, stage="prepared", config=config.to_dict(), data_snapshot=snapshot
+        )
         session.add(run)
         session.flush()
         run_id = run.id
@@ -91,8 +97,13 @@ def pretrain_stage(*, run_id: int, progress: bool = True) -> int:
         model = build_model(preprocessor, config)
         x_cat, x_num = preprocessor.transform(splits.train.features)
         losses = pretrain(model, x_cat, x_num, config=config, progress=progress)
-        bundle = ModelBundle(model=model, preprocessor=preprocessor, config=config,
-                             threshold=0.5, metadata={"pretrain_losses": losses})
+        bundle = ModelBundle(
+            model=model,
+            preprocessor=preprocessor,
+            config=config,
+            threshold=0.5,
+            metadata={"pretrain_losses": losses},
+        )
         return {"bundle": bundle}
 
     return _run_stage(run_id, needs="prepared", produces="pretrained", work=work)
@@ -111,15 +122,17 @@ def finetune_stage(*, run_id: int, progress: bool = True) -> int:
         result = finetune(bundle.model, train, valid, config=config, progress=progress)
         valid_proba = predict_proba(bundle.model, valid[0], valid[1])
         threshold = best_f1_threshold(splits.valid.labels, valid_proba)
-        metadata = bundle.metadata | {"best_epoch": result.best_epoch,
-                                      "best_valid_score": result.best_score}
+        metadata = bundle.metadata | {
+            "best_epoch": result.best_epoch,
+            "best_valid_score": result.best_score,
+        }
         return {"bundle": replace(bundle, threshold=float(threshold), metadata=metadata)}
 
     return _run_stage(run_id, needs="pretrained", produces="finetuned", work=work)
 
 
 def evaluate_stage(*, run_id: int) -> int:
-    """Score the held-out test split, which preprocessing, early stopping and threshold never saw."""
+    """Score the held-out test split: preprocessing, early stopping and threshold never saw it."""
 
     def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> dict[str, Any]:
         bundle = _load_state(run)
@@ -136,9 +149,13 @@ def register_stage(*, run_id: int) -> str:
     """Register the run's model as a candidate (active at once if no model is active)."""
     engine = get_engine()
     with session_scope(engine) as session:
+        source = session.scalar(select(TrainingRun.source).where(TrainingRun.id == run_id))
+    if source is None:
+        raise LoanDefaultError(f"training run {run_id} does not exist")
+    schema = get_source_schema(source=source)
+    with session_scope(engine) as session:
         run = session.get(TrainingRun, run_id)
-        if run is None:
-            raise LoanDefaultError(f"training run {run_id} does not exist")
+        assert run is not None
         if run.stage == "registered" and run.model_version:
             return run.model_version
         _require_stage(run, "evaluated")
@@ -147,18 +164,33 @@ def register_stage(*, run_id: int) -> str:
         bundle = replace(bundle, metadata=bundle.metadata | {"model_version": version})
         artifact = serialize_bundle(bundle)
         metrics = run.metrics or {}
-        schema = get_source_schema(source=run.source)
-        session.add(ModelMetadata(
-            model_version=version, source=run.source, training_run_id=run.id,
-            training_config=run.config, feature_schema=schema.to_dict(),
-            data_snapshot=run.data_snapshot, threshold=bundle.threshold,
-            artifact=artifact, artifact_sha256=sha256_hex(artifact), artifact_size=len(artifact),
-            status="candidate", is_active=False, status_reason="awaiting deployment gate",
-            **{k: float(metrics[k]) for k in
-               ("f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc")},
-        ))
-        repo.record_event(session, event="registered", model_version=version,
-                          detail={"run_id": run.id, "metrics": metrics})
+        session.add(
+            ModelMetadata(
+                model_version=version,
+                source=run.source,
+                training_run_id=run.id,
+                training_config=run.config,
+                feature_schema=schema.to_dict(),
+                data_snapshot=run.data_snapshot,
+                threshold=bundle.threshold,
+                artifact=artifact,
+                artifact_sha256=sha256_hex(artifact),
+                artifact_size=len(artifact),
+                status="candidate",
+                is_active=False,
+                status_reason="awaiting deployment gate",
+                **{
+                    k: float(metrics[k])
+                    for k in ("f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc")
+                },
+            )
+        )
+        repo.record_event(
+            session,
+            event="registered",
+            model_version=version,
+            detail={"run_id": run.id, "metrics": metrics},
+        )
         run.stage, run.model_version, run.state = "registered", version, None
     logger.info("registered %s from run %d", version, run_id)
     with session_scope(engine) as session:
@@ -177,15 +209,25 @@ def train(*, source: str | None = None, progress: bool = True) -> TrainResult:
     version = register_stage(run_id=run_id)
     with session_scope() as session:
         model = repo.get_model(session, version=version, with_artifact=False)
-        metrics = {k: getattr(model, k) for k in
-                   ("f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc")}
-        return TrainResult(run_id=run_id, model_version=version, metrics=metrics,
-                           threshold=model.threshold, activated=model.is_active)
+        metrics = {
+            k: getattr(model, k)
+            for k in ("f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc")
+        }
+        return TrainResult(
+            run_id=run_id,
+            model_version=version,
+            metrics=metrics,
+            threshold=model.threshold,
+            activated=model.is_active,
+        )
 
 
 # --------------------------------------------------------------------------- helpers
 def _run_stage(
-    run_id: int, *, needs: str, produces: str,
+    run_id: int,
+    *,
+    needs: str,
+    produces: str,
     work: Callable[[TrainingRun, Splits, TrainingConfig], dict[str, Any]],
 ) -> int:
     with session_scope() as session:
@@ -196,9 +238,10 @@ def _run_stage(
             logger.info("run %d already %s; nothing to do", run_id, run.stage)
             return run_id
         _require_stage(run, needs)
-        config = TrainingConfig.from_dict(run.config)
-        frame = load_frame(source=run.source, max_raw_id=run.data_snapshot["max_raw_id"])
-        splits = _splits(frame, source=run.source, snapshot=run.data_snapshot, seed=config.seed)
+    # Load data with the run's session closed: on SQLite a second open writer would wait on it.
+    config = TrainingConfig.from_dict(run.config)
+    frame = load_frame(source=run.source, max_raw_id=run.data_snapshot["max_raw_id"])
+    splits = _splits(frame, source=run.source, snapshot=run.data_snapshot, seed=config.seed)
     try:
         output = work(run, splits, config)
     except Exception as exc:
@@ -234,8 +277,13 @@ def _load_state(run: TrainingRun) -> ModelBundle:
 
 
 def _splits(frame: LabelledFrame, *, source: str, snapshot: dict[str, Any], seed: int) -> Splits:
-    return make_splits(frame, source=source, test_fraction=snapshot["test_fraction"],
-                       validation_fraction=snapshot["validation_fraction"], seed=seed)
+    return make_splits(
+        frame,
+        source=source,
+        test_fraction=snapshot["test_fraction"],
+        validation_fraction=snapshot["validation_fraction"],
+        seed=seed,
+    )
 
 
 def _labels(frame: LabelledFrame):  # type: ignore[no-untyped-def]

@@ -41,7 +41,9 @@ class ValidationDecision:
 
 
 def validate(
-    *, source: str | None = None, f1_threshold: float | None = None,
+    *,
+    source: str | None = None,
+    f1_threshold: float | None = None,
     sample_threshold: int | None = None,
 ) -> ValidationDecision:
     """Write one ``model_performance`` row and return the retraining decision with its reason."""
@@ -67,9 +69,15 @@ def validate(
         trained_up_to = repo.max_trained_raw_id(session, source=source)
         new_samples = repo.count_processed_after(session, source=source, raw_id=trained_up_to)
         performance = repo.add_performance(
-            session, model_version=active.model_version if active else None, source=source,
-            n_samples=n_samples, n_positive=n_positive, first_raw_id=first_id,
-            last_raw_id=last_id, new_samples=new_samples, **(metrics or {}),
+            session,
+            model_version=active.model_version if active else None,
+            source=source,
+            n_samples=n_samples,
+            n_positive=n_positive,
+            first_raw_id=first_id,
+            last_raw_id=last_id,
+            new_samples=new_samples,
+            **(metrics or {}),
         )
         window_scores: list[float] = []
         if active is not None:
@@ -79,31 +87,46 @@ def validate(
             )
         mean_f1 = sum(window_scores) / len(window_scores) if window_scores else None
         retrain, reason = _decide(
-            has_active=active is not None, mean_f1=mean_f1, f1_threshold=f1_threshold,
-            window_days=settings.f1_window_days, new_samples=new_samples,
+            has_active=active is not None,
+            mean_f1=mean_f1,
+            f1_threshold=f1_threshold,
+            window_days=settings.f1_window_days,
+            new_samples=new_samples,
             sample_threshold=sample_threshold,
         )
         if retrain and active is not None:
-            cooldown = _cooldown_reason(session, source=source,
-                                        hours=settings.retrain_cooldown_hours)
+            cooldown = _cooldown_reason(
+                session, source=source, hours=settings.retrain_cooldown_hours
+            )
             if cooldown:
                 retrain, reason = False, f"{reason}, but {cooldown}"
         performance.mean_f1_window, performance.retrain, performance.reason = (
-            mean_f1, retrain, reason,
+            mean_f1,
+            retrain,
+            reason,
         )
         decision = ValidationDecision(
-            retrain=retrain, reason=reason,
+            retrain=retrain,
+            reason=reason,
             model_version=active.model_version if active else None,
-            performance_id=performance.id, n_samples=n_samples, new_samples=new_samples,
-            mean_f1=mean_f1, metrics=metrics,
+            performance_id=performance.id,
+            n_samples=n_samples,
+            new_samples=new_samples,
+            mean_f1=mean_f1,
+            metrics=metrics,
         )
     logger.info("validation: %s (retrain=%s)", reason, retrain)
     return decision
 
 
 def _decide(
-    *, has_active: bool, mean_f1: float | None, f1_threshold: float, window_days: int,
-    new_samples: int, sample_threshold: int,
+    *,
+    has_active: bool,
+    mean_f1: float | None,
+    f1_threshold: float,
+    window_days: int,
+    new_samples: int,
+    sample_threshold: int,
 ) -> tuple[bool, str]:
     """The pure retraining rule; F1 is the positive (default) class's F1."""
     if not has_active:
@@ -128,6 +151,8 @@ def _cooldown_reason(session, *, source: str, hours: float) -> str | None:  # ty
     created = last.created_at if last.created_at.tzinfo else last.created_at.replace(tzinfo=dt.UTC)
     age = utcnow() - created
     if age < dt.timedelta(hours=hours):
-        return (f"cooldown: challenger {last.model_version} was rejected "
-                f"{age.total_seconds() / 3600:.1f} h ago (< {hours:g} h)")
+        return (
+            f"cooldown: challenger {last.model_version} was rejected "
+            f"{age.total_seconds() / 3600:.1f} h ago (< {hours:g} h)"
+        )
     return None

@@ -1,0 +1,1 @@
+"""FastAPI serving layer: ``uvicorn src.api.main:app`` (see ``src/api/main.py``)."""

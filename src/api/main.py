@@ -1,0 +1,116 @@
+"""The FastAPI service: ``uvicorn src.api.main:app`` (what ``loan-default serve`` runs).
+
+Layout: ``deps`` (dependencies), ``routes/*`` (HTTP), ``schemas`` (contract), ``inference``
+(validation + scoring), ``model_manager`` (hot reload), ``prediction_log`` (buffered DB
+writes), ``metrics``, ``middleware``, ``errors`` (domain exception -> HTTP status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import Engine
+
+from config.settings import get_settings
+from src.api.errors import register_exception_handlers
+from src.api.metrics import ServiceMetrics
+from src.api.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
+from src.api.model_manager import ModelManager
+from src.api.openapi import install_openapi
+from src.api.prediction_log import PredictionLogWriter
+from src.api.routes import admin, ops, predict
+from src.api.state import Services, read_fallback_example
+from src.data.database import get_engine, redact_url
+from src.utils.logging import configure_logging
+
+logger = logging.getLogger(__name__)
+
+# How long startup waits for the first registry check (a hung database must not stop boot).
+FIRST_CHECK_TIMEOUT_SECONDS = 15.0
+
+
+def _engine() -> Engine:
+    """Resolved at call time, so the URL is whatever DATABASE_URL says when it is needed."""
+    return get_engine(get_settings().database_url)
+
+
+def build_services() -> Services:
+    settings = get_settings()
+    metrics = ServiceMetrics()
+    log = PredictionLogWriter(
+        engine=_engine,
+        capacity=settings.prediction_log_buffer_size,
+        flush_seconds=settings.prediction_log_flush_seconds,
+    )
+    metrics.watch_log(log.stats)
+    models = ModelManager(
+        engine=_engine, poll_seconds=settings.model_poll_interval_seconds, metrics=metrics
+    )
+    return Services(
+        metrics=metrics, models=models, log=log, fallback_example=read_fallback_example()
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the poller (first load happens here) and the log flusher; flush on shutdown.
+
+    If the database is down the service still starts, not ready, and keeps polling.
+    """
+    import torch
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    torch.set_num_threads(settings.torch_num_threads)
+    services: Services = app.state.services
+    logger.info(
+        "serving from %s (poll every %gs)",
+        redact_url(settings.database_url),
+        settings.model_poll_interval_seconds,
+    )
+    services.log.start()
+    services.models.start()
+    loaded = await asyncio.to_thread(services.models.first_check.wait, FIRST_CHECK_TIMEOUT_SECONDS)
+    if not loaded or services.models.current is None:
+        logger.warning("starting without a model; /ready answers 503 until one is loaded")
+    try:
+        yield
+    finally:
+        services.models.stop()
+        await asyncio.to_thread(services.log.stop)
+
+
+def create_app(services: Services | None = None) -> FastAPI:
+    settings = get_settings()
+    services = services or build_services()
+    app = FastAPI(
+        title="Loan default prediction",
+        version="1.0.0",
+        description="Scores loan applications with the registry's active TabTransformer; "
+        "hot-reloads newly activated models.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    # add_middleware wraps: the last added runs first (metrics sees every response, 413 too).
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "X-API-Key", "X-Request-ID"],
+        expose_headers=["X-Request-ID"],
+    )
+    app.add_middleware(RequestMetricsMiddleware, metrics=services.metrics)
+    register_exception_handlers(app)
+    for router in (predict.router, ops.router, admin.router):
+        app.include_router(router)
+    install_openapi(app, services)
+    return app
+
+
+app = create_app()

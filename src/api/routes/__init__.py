@@ -1,0 +1,1 @@
+"""HTTP routes, one module per concern; ``main.create_app`` includes their routers."""

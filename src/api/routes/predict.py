@@ -1,0 +1,112 @@
+"""``POST /predict`` and ``POST /predict/batch``.
+
+Sync ``def`` routes: FastAPI runs them in its threadpool, so parsing, validation and the
+CPU-bound forward pass never block the event loop.  The model is captured once per request
+(``ModelDep``), so a hot swap cannot mix two models inside one response.  Responses are
+rendered here, in the worker thread, as plain JSON; ``response_model`` documents them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from config.settings import get_settings
+from src.api.deps import ModelDep, ServicesDep, read_body, request_id, require_predict_key
+from src.api.inference import (
+    RECORDS,
+    batch_payloads,
+    batch_records,
+    item_request_ids,
+    parse_json,
+    score,
+    single_record,
+)
+from src.api.schemas import BatchPredictionResponse, ErrorResponse, PredictionResult
+
+router = APIRouter(tags=["prediction"], dependencies=[Depends(require_predict_key)])
+
+Body = Annotated[bytes, Depends(read_body)]
+RequestId = Annotated[str, Depends(request_id)]
+Explain = Annotated[
+    bool, Query(description="add reason codes (occlusion; one more batched forward pass)")
+]
+
+
+def _body_doc(component: str) -> dict[str, Any]:
+    """The request body is read raw (validated against the live model), so document it here."""
+    ref = {"$ref": f"#/components/schemas/{component}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "PREDICT_API_KEY is set and X-API-Key is wrong"},
+    413: {"model": ErrorResponse, "description": "body or batch too large"},
+    422: {"model": ErrorResponse, "description": "invalid input; `field` names the culprit"},
+    503: {"model": ErrorResponse, "description": "no model loaded yet"},
+}
+
+
+@router.post(
+    "/predict",
+    response_model=PredictionResult,
+    responses=ERRORS,
+    openapi_extra=_body_doc("PredictRequest"),
+)
+def predict(
+    model: ModelDep,
+    services: ServicesDep,
+    raw: Body,
+    rid: RequestId,
+    explain: Explain = False,
+) -> JSONResponse:
+    """Score one application; `prediction` is 1 when `probability` >= the model's threshold."""
+    started = time.perf_counter()
+    record = single_record(parse_json(raw), model.predictor.schema)
+    scored = score(model, [record], [rid], explain=explain, started=started)
+    services.log.submit(scored.log_rows)
+    services.metrics.count_predictions([scored.items[0]["prediction"]])
+    return JSONResponse(scored.items[0], headers={"X-Request-ID": rid})
+
+
+@router.post(
+    "/predict/batch",
+    response_model=BatchPredictionResponse,
+    responses=ERRORS,
+    openapi_extra=_body_doc("BatchPredictRequest"),
+)
+def predict_batch(
+    model: ModelDep,
+    services: ServicesDep,
+    raw: Body,
+    rid: RequestId,
+    explain: Explain = False,
+) -> JSONResponse:
+    """Score up to MAX_BATCH_SIZE applications in one forward pass; results keep input order.
+
+    Each record is logged under ``<request_id>-<index>``.  An invalid record fails the whole
+    batch with 422 naming it (``records[3].numerical_features.int_rate``).
+    """
+    started = time.perf_counter()
+    payloads = batch_payloads(parse_json(raw), max_size=get_settings().max_batch_size)
+    records = batch_records(payloads, model.predictor.schema)
+    scored = score(
+        model,
+        records,
+        item_request_ids(rid, len(records)),
+        explain=explain,
+        started=started,
+        field_prefix=RECORDS,
+    )
+    services.log.submit(scored.log_rows)
+    services.metrics.count_predictions([item["prediction"] for item in scored.items])
+    body = {
+        "request_id": rid,
+        "model_version": model.version,
+        "threshold": float(model.predictor.threshold),
+        "predictions": scored.items,
+    }
+    return JSONResponse(body, headers={"X-Request-ID": rid})

@@ -1,0 +1,131 @@
+"""Pydantic models of the HTTP contract (OpenAPI documentation and response shapes).
+
+Request bodies are *documented* by :class:`PredictRequest` but validated by
+``src.pipeline.prediction.request_to_record`` against the loaded model's feature schema, so
+the API and the CLI reject exactly the same inputs with the same field-naming messages (a
+static pydantic model cannot know which features the active model expects).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class PredictRequest(BaseModel):
+    """One loan application in the reference design's shape."""
+
+    categorical_features: dict[str, str | int | None] = Field(
+        description="Categorical feature name -> category; an unseen category is accepted and "
+        "reported in `unseen_categories`."
+    )
+    numerical_features: dict[str, float | int | None] = Field(
+        description="Numerical feature name -> finite number; null only for nullable features."
+    )
+
+
+class BatchPredictRequest(BaseModel):
+    records: list[PredictRequest] = Field(description="At most MAX_BATCH_SIZE records.")
+
+
+class Reason(BaseModel):
+    """A reason code: replacing ``feature`` by its training reference lowers risk by ``effect``."""
+
+    feature: str
+    value: Any = None
+    reference: Any = None
+    effect: float = Field(
+        description="probability - probability with this feature set to its reference value"
+    )
+
+
+class PredictionResult(BaseModel):
+    prediction: Literal[0, 1] = Field(
+        description="1 = predicted default (probability >= threshold)"
+    )
+    probability: float
+    model_version: str
+    threshold: float
+    request_id: str
+    unseen_categories: list[str] = Field(
+        description="Categorical features whose value the model never saw in training (scored "
+        "with its 'unknown' embedding)."
+    )
+    reasons: list[Reason] | None = Field(default=None, description="Only with ?explain=true")
+
+
+class BatchPredictionResponse(BaseModel):
+    request_id: str
+    model_version: str
+    threshold: float
+    predictions: list[PredictionResult]
+
+
+class FeatureInfo(BaseModel):
+    name: str
+    type: Literal["categorical", "numerical"]
+    nullable: bool
+    categories: list[str] | None = Field(
+        default=None, description="Categories seen in training (categorical features only)"
+    )
+
+
+class FeatureSchemaInfo(BaseModel):
+    features: list[FeatureInfo]
+    categorical: list[str]
+    numerical: list[str]
+    nullable: list[str]
+    target: str
+    positive_label: str
+
+
+class LoadErrorInfo(BaseModel):
+    version: str | None
+    error: str
+    at: dt.datetime
+
+
+class ModelInfo(BaseModel):
+    model_version: str
+    source: str
+    model_type: str
+    threshold: float
+    metrics: dict[str, float] = Field(
+        description="Held-out test metrics (positive class = default)"
+    )
+    feature_schema: FeatureSchemaInfo
+    nullable_features: list[str]
+    training_data_snapshot: dict[str, Any]
+    created_at: dt.datetime | None
+    activated_at: dt.datetime | None
+    artifact_sha256: str
+    loaded_at: dt.datetime
+    last_reload_error: LoadErrorInfo | None = Field(
+        default=None, description="Most recent failed load of a newer model (old one kept)"
+    )
+    last_poll_error: LoadErrorInfo | None = Field(
+        default=None, description="Set while the model registry cannot be reached"
+    )
+
+
+class HealthStatus(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyStatus(BaseModel):
+    ready: bool
+    model_version: str | None = None
+    detail: str | None = None
+
+
+class ReloadResponse(BaseModel):
+    model_version: str | None
+    changed: bool
+    error: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    field: str | None = None

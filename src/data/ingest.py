@@ -1,0 +1,141 @@
+"""collect(): incremental, exactly-once ingestion of a source into raw_data (+ quarantine).
+
+Every source row gets a stable key (its id, or a content hash plus an occurrence
+counter), so re-running a collect, or running two at once, never stores a row
+twice: keys already stored are skipped up front, and the unique (source, row_key)
+constraints settle any race.  Rows that fail validation go to ``quarantine`` with
+a reason instead of being dropped.  On PostgreSQL rows travel by COPY and
+processed_data is filled server-side (``src.data.pg_copy``), because per-row round
+trips and per-row JSON work would dominate the cost of large batches.
+
+The pieces live next door: reading sources (``sources``), registration and the
+stored schema (``source_registry``), row keys and checks (``validation``) and the
+writes (``storage``); this module orders them into one collect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, select, union_all
+
+from config.settings import get_settings
+from src.data.database import get_engine
+from src.data.feature_schema import FeatureSchema
+from src.data.processing import build_processed
+from src.data.source_registry import POSITIVE_GUESSES, reconcile, register, resolve_registered
+from src.data.sources import read_source
+from src.data.storage import store_quarantined, store_valid
+from src.data.tables import QuarantinedRow, RawData
+from src.data.validation import check_rows, row_keys, with_key_problems
+from src.exceptions import ConfigurationError, SchemaError
+
+__all__ = ["CHUNK_ROWS", "POSITIVE_GUESSES", "IngestSummary", "collect"]
+
+logger = logging.getLogger(__name__)
+
+CHUNK_ROWS = 50_000  # rows per transaction: bounds memory and the work a kill can lose
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What one collect did; ``read == already_stored + inserted + quarantined + remaining``."""
+
+    source: str
+    read: int
+    inserted: int
+    quarantined: int
+    already_stored: int
+    remaining: int
+    processed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def collect(
+    *,
+    source: str | None = None,
+    name: str | None = None,
+    target: str | None = None,
+    positive: str | None = None,
+    id_column: str | None = None,
+    categorical: Sequence[str] | None = None,
+    numerical: Sequence[str] | None = None,
+    sql_url: str | None = None,
+    query: str | None = None,
+    batch_size: int | None = None,
+    data_date: dt.date | None = None,
+    engine: Engine | None = None,
+) -> IngestSummary:
+    """Store the next ``batch_size`` unseen rows of a source (all when None), then process them.
+
+    The first collect of a source infers and stores its feature schema (honouring
+    the overrides); later collects reuse it and reject contradicting overrides.
+    ``source`` may also be the name of a registered file/bundled/SQL source.
+    """
+    if batch_size is not None and batch_size < 1:
+        raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size}")
+    engine = engine or get_engine()
+    data_date = data_date or dt.datetime.now(dt.UTC).date()
+    options = {
+        "target": target,
+        "positive": None if positive is None else str(positive).strip(),
+        "id_column": id_column,
+        "categorical": categorical,
+        "numerical": numerical,
+    }
+    spec, stored = resolve_registered(
+        engine, source or get_settings().data_source, name, sql_url, query, options
+    )
+    frame = read_source(spec)
+    schema_dict = stored.feature_schema if stored else register(engine, spec, frame)
+    schema = FeatureSchema.from_dict(schema_dict)
+    reconcile(schema, **options)  # again: a concurrent first collect may have won
+    needed = [*schema.features, schema.target, *([schema.id_column] if schema.id_column else [])]
+    absent = [c for c in needed if c not in frame.columns]
+    if absent:
+        raise SchemaError(f"source {spec.name!r} lacks columns of its stored schema: {absent}")
+    keys, key_problems = row_keys(frame, schema)
+    seen = _stored_keys(engine, spec.name)
+    pending = np.flatnonzero(np.fromiter((k not in seen for k in keys), bool, len(keys)))
+    batch = pending if batch_size is None else pending[:batch_size]
+    inserted = quarantined = processed = 0
+    for start in range(0, len(batch), CHUNK_ROWS):
+        rows = batch[start : start + CHUNK_ROWS]
+        chunk = frame.iloc[rows].reset_index(drop=True)
+        checked = check_rows(chunk, schema, labels=schema_dict.get("labels"))
+        reasons = with_key_problems(checked.reasons, rows, key_problems)
+        chunk_keys = [keys[i] for i in rows]
+        with engine.begin() as conn:  # one transaction per chunk: a kill loses one chunk at most
+            ins, proc = store_valid(
+                conn, spec.name, schema, checked, reasons, chunk_keys, data_date
+            )
+            quar = store_quarantined(conn, spec.name, chunk, reasons, chunk_keys, data_date)
+        inserted, quarantined, processed = inserted + ins, quarantined + quar, processed + proc
+    processed += build_processed(source=spec.name, engine=engine)
+    summary = IngestSummary(
+        source=spec.name,
+        read=len(frame),
+        inserted=inserted,
+        quarantined=quarantined,
+        already_stored=len(frame) - len(pending) + len(batch) - inserted - quarantined,
+        remaining=len(pending) - len(batch),
+        processed=processed,
+    )
+    logger.info("collect %s (data_date %s): %s", spec.name, data_date, summary.as_dict())
+    return summary
+
+
+def _stored_keys(engine: Engine, source: str) -> set[str]:
+    stmt = union_all(
+        select(RawData.row_key).where(RawData.source == source),
+        select(QuarantinedRow.row_key).where(QuarantinedRow.source == source),
+    )
+    with engine.connect() as conn:
+        return set(conn.scalars(stmt))

@@ -1,0 +1,161 @@
+"""Row identity and row checks: what decides whether a source row is stored or quarantined.
+
+``row_keys`` gives each source row the stable identity that makes ingestion
+exactly-once; ``check_rows`` validates rows with the same number parsing that
+processing uses, so every row that reaches raw_data can be processed.  Both
+return quarantine reasons (None = fine) rather than raising, because a bad row
+must be kept for inspection, not dropped or allowed to fail a whole batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from src.data.feature_schema import FeatureSchema
+from src.data.values import is_number_dtype, label_texts, received_values
+
+MAX_KEY_LENGTH = 200  # longer ids are stored as their sha256
+_NUMERIC_KINDS = frozenset({"native", "integer", "floating", "mixed-integer-float", "empty"})
+_STRING_KINDS = frozenset({"string", "empty"})
+
+
+@dataclass(frozen=True)
+class CheckedRows:
+    """Validation of a block of source rows: received values, label strings, reasons."""
+
+    values: dict[str, np.ndarray]  # feature column -> received values
+    labels: list[str | None]
+    reasons: list[str | None]  # None = valid
+    typed: np.ndarray  # the row's values already have the schema's types
+    pure: frozenset[str]  # columns whose values are all str/None or all numbers/None
+
+
+def join_reasons(parts: Iterable[str | None]) -> str | None:
+    """One quarantine reason from several (None when there are none)."""
+    return "; ".join(filter(None, parts)) or None
+
+
+def check_rows(
+    frame: pd.DataFrame, schema: FeatureSchema, *, labels: Sequence[str] | None
+) -> CheckedRows:
+    """Validate rows: a known target label; numbers numeric and finite; no NUL characters.
+
+    ``labels`` are the two target values seen when the schema was inferred (None: any).
+    """
+    reasons: dict[int, list[str]] = {}
+
+    def flag(mask: np.ndarray, values: Sequence[Any], message: str) -> None:
+        for i in np.flatnonzero(mask):
+            shown = repr(values[i])
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            reasons.setdefault(int(i), []).append(message.format(value=shown))
+
+    target, known = schema.target, set(labels or ())
+    label_text = label_texts(frame[target])
+    flag(
+        np.array([t is None for t in label_text], dtype=bool),
+        label_text,
+        f"missing target value in column {target!r}",
+    )
+    flag(
+        np.array([t is not None and bool(known) and t not in known for t in label_text]),
+        label_text,
+        f"unknown target value {{value}} in column {target!r} (expected one of {sorted(known)})",
+    )
+    values: dict[str, np.ndarray] = {}
+    typed, pure = np.ones(len(frame), dtype=bool), set()
+    for col in schema.features:
+        series = frame[col]
+        vals = values[col] = received_values(series)
+        native = is_number_dtype(series.dtype)
+        kind = "native" if native else pd.api.types.infer_dtype(vals, skipna=True)
+        if kind in _NUMERIC_KINDS | _STRING_KINDS:
+            pure.add(col)
+        if col in schema.numerical:
+            numbers = (
+                series.to_numpy(dtype="float64", na_value=np.nan)
+                if native
+                else pd.to_numeric(pd.Series(vals, dtype=object), errors="coerce").to_numpy(
+                    dtype="float64", na_value=np.nan
+                )
+            )
+            flag(
+                np.isnan(numbers) & ~pd.isna(vals),
+                vals,
+                f"non-numeric value {{value}} in numerical column {col!r}",
+            )
+            flag(np.isinf(numbers), vals, f"non-finite value {{value}} in numerical column {col!r}")
+            if kind not in _NUMERIC_KINDS:
+                typed &= np.array([v is None or type(v) in (int, float) for v in vals], dtype=bool)
+        elif kind not in _STRING_KINDS:
+            typed &= np.array([v is None or isinstance(v, str) for v in vals], dtype=bool)
+        if not native and any(isinstance(u, str) and "\x00" in u for u in pd.unique(vals)):
+            nul = np.array([isinstance(v, str) and "\x00" in v for v in vals], dtype=bool)
+            flag(nul, vals, f"NUL character in column {col!r}")
+    return CheckedRows(
+        values=values,
+        labels=label_text,
+        typed=typed,
+        pure=frozenset(pure),
+        reasons=[join_reasons(reasons.get(i, ())) for i in range(len(frame))],
+    )
+
+
+def with_key_problems(
+    reasons: list[str | None], rows: Sequence[int], key_problems: dict[int, str]
+) -> list[str | None]:
+    """Check reasons of a block of rows, each preceded by its row's key problem, if any.
+
+    ``rows`` are the block's positions in the source, which ``key_problems`` is keyed by.
+    """
+    if not key_problems:
+        return reasons
+    return [join_reasons((key_problems.get(int(i)), r)) for i, r in zip(rows, reasons, strict=True)]
+
+
+def row_keys(frame: pd.DataFrame, schema: FeatureSchema) -> tuple[list[str], dict[int, str]]:
+    """Stable keys for all rows, plus quarantine reasons for rows whose id is unusable.
+
+    With an id column the key is the id as text; a repeated id gets ``<id>#<n>`` and
+    a missing id a content key, and both are quarantined.  Without one the key is
+    ``<sha256 of the row's values>:<n>``, n counting exact duplicates in source order.
+    """
+    if schema.id_column is None:
+        return _content_keys(frame, schema), {}
+    col, problems = schema.id_column, {}
+    keys: list[Any] = [None if v is None else str(v) for v in received_values(frame[col])]
+    missing = [i for i, key in enumerate(keys) if key is None]
+    if missing:
+        for i, key in zip(missing, _content_keys(frame.iloc[missing], schema), strict=True):
+            keys[i], problems[i] = f"noid:{key}", f"missing value in id column {col!r}"
+    for i, key in enumerate(keys):
+        if len(key) > MAX_KEY_LENGTH:
+            keys[i] = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    series = pd.Series(keys, dtype=object)
+    if series.duplicated().any():
+        occurrence = series.groupby(keys).cumcount().to_numpy()
+        for i in np.flatnonzero(occurrence > 0):
+            problems[int(i)] = (
+                f"duplicate id {keys[i]!r} in column {col!r} (occurrence {occurrence[i] + 1})"
+            )
+            keys[i] = f"{keys[i]}#{occurrence[i]}"
+    return keys, problems
+
+
+def _content_keys(frame: pd.DataFrame, schema: FeatureSchema) -> list[str]:
+    # Values as text, so int 5, float 5.0 and "5" hash alike whatever dtype pandas picked.
+    texts = [
+        ["\x00" if v is None else str(v) for v in received_values(frame[col])]
+        for col in sorted({*schema.features, schema.target})
+    ]
+    digests = [
+        hashlib.sha256("\x1f".join(p).encode()).hexdigest() for p in zip(*texts, strict=True)
+    ]
+    occurrence = pd.Series(digests, dtype=object).groupby(digests).cumcount()
+    return [f"{d}:{n}" for d, n in zip(digests, occurrence, strict=True)]

@@ -1,0 +1,139 @@
+"""Database, training and request helpers shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from config.settings import get_settings
+from src.data import repository as repo
+from src.data.database import dispose_engines, get_engine, init_db, session_scope
+from src.data.tables import Prediction, ProcessedData
+from tests.conftest import ADMIN_URL
+
+# The ``fast_training_env`` values (usable at module scope), plus one torch thread: on a small
+# shared machine two intra-op threads make training several times slower, not faster.
+FAST_TRAINING_ENV = {
+    "NUM_LAYERS": "2",
+    "PRETRAIN_EPOCHS": "1",
+    "FINETUNE_EPOCHS": "3",
+    "PATIENCE": "2",
+    "BATCH_SIZE": "256",
+    "TORCH_NUM_THREADS": "1",
+}
+SOURCE = "lending_club"
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A migrated database of its own on the shared server (dropped afterwards).
+
+    For module-scoped servers: the per-test ``db_url`` fixture truncates the session database
+    before every test, which would pull the rows from under a server shared by many tests.
+    """
+    name = f"loan_e2e_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        init_db(get_engine(url))
+        yield url
+    finally:
+        get_engine(url).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def pipeline_env(database_url: str) -> Iterator[None]:
+    """DATABASE_URL and quick training settings for in-process pipeline calls.
+
+    ``get_engine()`` called without a URL caches its engine under the key ``None``, i.e. for
+    whichever DATABASE_URL was current on the first call in this process; the cache is
+    cleared on entry and exit so the pipeline really writes to ``database_url``.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATABASE_URL", database_url)
+        for key, value in FAST_TRAINING_ENV.items():
+            mp.setenv(key, value)
+        get_settings.cache_clear()
+        dispose_engines()
+        try:
+            yield
+        finally:
+            get_settings.cache_clear()
+            dispose_engines()
+
+
+def collect_rows(batch_size: int = 3000) -> None:
+    from src.data.ingest import collect
+
+    collect(source=SOURCE, batch_size=batch_size)
+
+
+def train_model() -> str:
+    """Train and register with the core pipeline (DATABASE_URL must be set); the version."""
+    from src.pipeline.training import train
+
+    return train(source=SOURCE, progress=False).model_version
+
+
+def active_predictor(database_url: str) -> Any:
+    """The registry's active model loaded in this process, exactly as the server loads it."""
+    from src.pipeline.scoring import predictor_for
+
+    with session_scope(get_engine(database_url)) as session:
+        row = repo.get_active_model(session)
+        assert row is not None, "no active model"
+        return predictor_for(row)
+
+
+def real_requests(database_url: str, schema: Any, count: int) -> list[dict[str, Any]]:
+    """Stored lending_club rows in the reference request shape."""
+    with session_scope(get_engine(database_url)) as session:
+        rows = session.scalars(
+            select(ProcessedData.features)
+            .where(ProcessedData.source == SOURCE)
+            .order_by(ProcessedData.raw_id)
+            .limit(count)
+        ).all()
+    return [
+        {
+            "categorical_features": {c: features.get(c) for c in schema.categorical},
+            "numerical_features": {n: features.get(n) for n in schema.numerical},
+        }
+        for features in rows
+    ]
+
+
+def in_process_probabilities(predictor: Any, requests: list[dict[str, Any]]) -> list[float]:
+    from src.data.processing import records_to_frame
+    from src.pipeline.prediction import request_to_record
+
+    records = [request_to_record(r, schema=predictor.schema) for r in requests]
+    return [float(p) for p in predictor.predict_proba(records_to_frame(records, predictor.schema))]
+
+
+def logged_request_ids(database_url: str, request_ids: list[str]) -> set[str]:
+    with session_scope(get_engine(database_url)) as session:
+        return set(
+            session.scalars(
+                select(Prediction.request_id).where(Prediction.request_id.in_(request_ids))
+            )
+        )
+
+
+def metric_value(metrics_text: str, sample: str) -> float:
+    """The value of one sample line, e.g. ``'model_reloads_total{result="success"}'``."""
+    for line in metrics_text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

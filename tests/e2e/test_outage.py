@@ -1,0 +1,75 @@
+"""PostgreSQL away at startup (the service starts, not ready) and under a serving process
+(predictions continue, the log catches up when it returns).
+
+Runs against a private throwaway cluster (``throwaway_cluster``), never the shared server.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from src.data.database import get_engine, init_db
+from tests.e2e.helpers import (
+    active_predictor,
+    collect_rows,
+    logged_request_ids,
+    metric_value,
+    pipeline_env,
+    real_requests,
+    train_model,
+)
+from tests.e2e.pg_cluster import PgCluster
+from tests.e2e.server import SERVER_ENV, running_server, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+N_DURING_OUTAGE = 30
+
+
+def test_predictions_survive_a_database_outage(throwaway_cluster: PgCluster) -> None:
+    url = throwaway_cluster.url
+    init_db(get_engine(url))
+    with pipeline_env(url):
+        collect_rows()
+        version = train_model()
+    requests = real_requests(url, active_predictor(url).schema, N_DURING_OUTAGE)
+    get_engine(url).dispose()
+    poll = float(SERVER_ENV["MODEL_POLL_INTERVAL_SECONDS"])
+
+    throwaway_cluster.stop()  # the service must start without its database...
+    with running_server(url) as server, server.client() as client:
+        assert client.get("/health").status_code == 200
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and "no model" in ready.json()["detail"]
+        throwaway_cluster.start()  # ...and become ready once the database is back
+        wait_until(lambda: client.get("/ready").status_code == 200, timeout=poll + 10)
+
+        throwaway_cluster.stop()
+
+        ids = [f"outage-{i}" for i in range(N_DURING_OUTAGE)]
+        for rid, request in zip(ids, requests, strict=True):
+            response = client.post("/predict", json=request, headers={"X-Request-ID": rid})
+            assert response.status_code == 200, response.text
+            assert response.json()["model_version"] == version
+        assert client.get("/ready").status_code == 200
+
+        time.sleep(3 * poll)  # let the poller and the flusher hit the dead database
+        metrics = client.get("/metrics").text
+        assert metric_value(metrics, "prediction_log_buffer_depth") == N_DURING_OUTAGE
+        assert metric_value(metrics, "prediction_log_flush_failures_total") >= 1
+        assert metric_value(metrics, "model_poll_errors_total") >= 1
+        assert client.get("/model").json()["last_poll_error"] is not None
+
+        throwaway_cluster.start()
+        restarted = time.monotonic()
+        wait_until(lambda: logged_request_ids(url, ids) == set(ids), timeout=15, interval=0.2)
+        elapsed = time.monotonic() - restarted
+        assert elapsed < 10, f"log rows took {elapsed:.1f}s to land after the restart"
+
+        metrics = client.get("/metrics").text
+        assert metric_value(metrics, "prediction_log_buffer_depth") == 0
+        assert metric_value(metrics, 'prediction_log_dropped_total{reason="overflow"}') == 0
+        wait_until(lambda: client.get("/model").json()["last_poll_error"] is None, timeout=5)
+    get_engine(url).dispose()

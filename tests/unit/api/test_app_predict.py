@@ -1,0 +1,163 @@
+"""/predict and /predict/batch over the ASGI app with a fake model: shapes, 422s, logging."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from config.settings import get_settings
+from src.api.state import Services
+from tests.unit.api.conftest import valid_request
+
+pytest.importorskip("src.data.processing")
+
+
+def test_predict_response_shape_and_request_id(client: TestClient, services: Services) -> None:
+    response = client.post("/predict", json=valid_request(), headers={"X-Request-ID": "abc-1"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {
+        "prediction",
+        "probability",
+        "model_version",
+        "threshold",
+        "request_id",
+        "unseen_categories",
+    }
+    assert body["request_id"] == "abc-1" == response.headers["X-Request-ID"]
+    assert body["model_version"] == "v0007"
+    assert body["prediction"] == int(body["probability"] >= body["threshold"])
+    rows = services.log.buffer.take(10)
+    assert [r["request_id"] for r in rows] == ["abc-1"]
+    assert rows[0]["features"] == {"term": "36", "grade": "B", "amount": 3000.0, "rate": 7.5}
+
+
+def test_generated_request_ids_are_unique(client: TestClient) -> None:
+    ids = {client.post("/predict", json=valid_request()).json()["request_id"] for _ in range(3)}
+    assert len(ids) == 3
+
+
+def test_unseen_categories_and_nullable_missing(client: TestClient) -> None:
+    request = valid_request(rate=None)
+    request["categorical_features"]["grade"] = "Z9"
+    body = client.post("/predict", json=request).json()
+    assert body["unseen_categories"] == ["grade"]
+
+
+def test_explain_adds_reasons(client: TestClient) -> None:
+    body = client.post("/predict?explain=true", json=valid_request(amount=90000)).json()
+    assert body["reasons"], body
+    assert body["reasons"][0]["feature"] == "amount"
+    assert isinstance(body["reasons"][0]["effect"], float)
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        (b"", "body"),
+        (b"not json", "body"),
+        (b"[1, 2]", "body"),
+        (
+            b'{"categorical_features": {"term": "36", "grade": "B"}, '
+            b'"numerical_features": {"amount": NaN, "rate": 1}}',
+            "numerical_features.amount",
+        ),
+        (
+            b'{"categorical_features": {"term": "36", "grade": "B"}, '
+            b'"numerical_features": {"amount": Infinity, "rate": 1}}',
+            "numerical_features.amount",
+        ),
+        (
+            b'{"categorical_features": {"term": "36", "grade": "B"}, '
+            b'"numerical_features": {"amount": 1e999, "rate": 1}}',
+            "numerical_features.amount",
+        ),
+        (
+            b'{"categorical_features": {"term": "36"}, "numerical_features": '
+            b'{"amount": 1, "rate": 1}}',
+            "categorical_features.grade",
+        ),
+        (
+            b'{"categorical_features": {"term": "36", "grade": "B", "zzz": "1"}, '
+            b'"numerical_features": {"amount": 1, "rate": 1}}',
+            "categorical_features.zzz",
+        ),
+        (
+            b'{"categorical_features": {"term": "36", "grade": "B"}, '
+            b'"numerical_features": {"amount": "lots", "rate": 1}}',
+            "numerical_features.amount",
+        ),
+        (
+            b'{"categorical_features": {"term": "36", "grade": ["B"]}, '
+            b'"numerical_features": {"amount": 1, "rate": 1}}',
+            "categorical_features.grade",
+        ),
+        (
+            b'{"categorical_features": {"term": "36", "grade": "B"}, '
+            b'"numerical_features": {"amount": null, "rate": 1}}',
+            "numerical_features.amount",
+        ),
+        (
+            b'{"categorical_features": {"term": "36", "grade": "B"}, '
+            b'"numerical_features": {"amount": true, "rate": 1}}',
+            "numerical_features.amount",
+        ),
+        (b'{"categorical_features": {}, "numerical_features": {}, "x": 1}', "x"),
+    ],
+)
+def test_invalid_inputs_are_422_naming_the_field(
+    client: TestClient, content: bytes, field: str
+) -> None:
+    response = client.post(
+        "/predict", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+    assert field in response.json()["detail"]
+
+
+def test_bad_request_id_header_is_422(client: TestClient) -> None:
+    response = client.post("/predict", json=valid_request(), headers={"X-Request-ID": "x" * 65})
+    assert response.status_code == 422
+    assert response.json()["field"] == "header.X-Request-ID"
+
+
+def test_bad_explain_flag_is_422(client: TestClient) -> None:
+    response = client.post("/predict?explain=perhaps", json=valid_request())
+    assert response.status_code == 422
+    assert response.json()["field"] == "query.explain"
+
+
+def test_batch_matches_singles_and_keeps_order(client: TestClient, services: Services) -> None:
+    requests = [valid_request(amount=a) for a in (500, 3000, 90000)]
+    batch = client.post(
+        "/predict/batch", json={"records": requests}, headers={"X-Request-ID": "b1"}
+    ).json()
+    singles = [client.post("/predict", json=r).json()["probability"] for r in requests]
+    assert [p["probability"] for p in batch["predictions"]] == pytest.approx(singles, abs=1e-9)
+    assert [p["request_id"] for p in batch["predictions"]] == ["b1-0", "b1-1", "b1-2"]
+    assert batch["request_id"] == "b1" and batch["model_version"] == "v0007"
+    logged = [r["request_id"] for r in services.log.buffer.take(10)]
+    assert logged[:3] == ["b1-0", "b1-1", "b1-2"]
+
+
+def test_batch_error_names_the_record(client: TestClient) -> None:
+    requests = [valid_request(), valid_request(), valid_request(rate="high")]
+    response = client.post("/predict/batch", json={"records": requests})
+    assert response.status_code == 422
+    assert response.json()["field"] == "records[2].numerical_features.rate"
+
+
+def test_batch_over_the_cap_is_413(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_BATCH_SIZE", "2")
+    get_settings.cache_clear()
+    response = client.post("/predict/batch", json={"records": [valid_request()] * 3})
+    assert response.status_code == 413
+    assert client.post("/predict/batch", json={"records": [valid_request()] * 2}).status_code == 200
+
+
+def test_prediction_metrics_move(client: TestClient) -> None:
+    client.post("/predict", json=valid_request())
+    text = client.get("/metrics").text
+    assert 'http_requests_total{endpoint="/predict",method="POST",status="200"} 1.0' in text
+    assert "prediction_log_buffer_depth 1.0" in text
