@@ -1,0 +1,145 @@
+"""Serving-side inference: feature frames -> probabilities, labels and occlusion reasons.
+
+A :class:`Predictor` is immutable after construction: the model is put in eval mode with
+gradients off once, and every call runs under ``torch.inference_mode``, so many request
+threads can share one instance without locks.
+
+Explanations are model-agnostic occlusion: a feature's effect on a row is how much the default
+probability drops when that feature alone is replaced by its training reference value (mode
+or median).  All (row, feature) occlusions go through the model in a single forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from src.data.feature_schema import FeatureSchema
+from src.models.artifact import ModelBundle
+from src.models.preprocessing import Preprocessor
+
+
+class Predictor:
+    """Thread-safe, read-only wrapper around a :class:`ModelBundle`."""
+
+    def __init__(self, bundle: ModelBundle) -> None:
+        self._bundle = bundle
+        self._model = bundle.model
+        self._model.eval()
+        self._model.requires_grad_(False)
+        pre = bundle.preprocessor
+        self._references = pre.reference_values()
+        ref_frame = pd.DataFrame([{c: self._references[c] for c in pre.schema.features}])
+        ref_cat, ref_num = pre.transform(ref_frame)
+        self._ref_cat = ref_cat[0]  # (n_cat,)
+        self._ref_num = ref_num[0]  # (n_num_out,)
+        self._groups = pre.numerical_groups  # x_num columns per numerical feature
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def version(self) -> str | None:
+        value = self._bundle.metadata.get("model_version")
+        return None if value is None else str(value)
+
+    @property
+    def threshold(self) -> float:
+        return float(self._bundle.threshold)
+
+    @property
+    def schema(self) -> FeatureSchema:
+        return self._bundle.preprocessor.schema
+
+    @property
+    def preprocessor(self) -> Preprocessor:
+        return self._bundle.preprocessor
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._bundle.metadata
+
+    # ------------------------------------------------------------------ inference
+    def _proba(self, x_cat: Tensor, x_num: Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            return torch.sigmoid(self._model(x_cat, x_num)).double().numpy()
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Default probability (n,) per row, in one forward pass."""
+        if len(frame) == 0:
+            return np.zeros(0, dtype=np.float64)
+        x_cat, x_num = self._bundle.preprocessor.transform(frame)
+        return self._proba(x_cat, x_num)
+
+    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, 0/1 labels) using the bundle's tuned threshold."""
+        proba = self.predict_proba(frame)
+        return proba, (proba >= self.threshold).astype(np.int64)
+
+    def unseen_categories(self, frame: pd.DataFrame) -> list[list[str]]:
+        return self._bundle.preprocessor.unseen_categories(frame)
+
+    def explain(self, frame: pd.DataFrame, *, top_k: int = 5) -> list[list[dict[str, Any]]]:
+        """Per row, up to ``top_k`` features that raised the default probability the most.
+
+        Each entry is ``{"feature", "value", "reference", "effect"}`` with
+        ``effect = p(original row) - p(row with this feature set to its reference)``;
+        only positive effects are returned, sorted by effect descending.
+        """
+        n = len(frame)
+        if n == 0:
+            return []
+        x_cat, x_num = self._bundle.preprocessor.transform(frame)  # (n, C), (n, M)
+        n_cat = x_cat.shape[1]
+        features = list(self.schema.features)
+        n_feat = len(features)  # C + number of numerical features
+        # Occluded copies: (n, F, C) and (n, F, M); copy f has feature f set to its reference.
+        occ_cat = x_cat.unsqueeze(1).repeat(1, n_feat, 1)
+        occ_num = x_num.unsqueeze(1).repeat(1, n_feat, 1)
+        for j in range(n_cat):
+            occ_cat[:, j, j] = self._ref_cat[j]
+        for g, cols in enumerate(self._groups):
+            occ_num[:, n_cat + g, cols] = self._ref_num[cols]
+        # Rows where occlusion changes nothing get effect 0 exactly (no float noise).
+        changed = (occ_cat != x_cat.unsqueeze(1)).any(-1) | (occ_num != x_num.unsqueeze(1)).any(-1)
+        all_cat = torch.cat([x_cat, occ_cat.reshape(n * n_feat, n_cat)])  # (n + n*F, C)
+        all_num = torch.cat([x_num, occ_num.reshape(n * n_feat, -1)])  # (n + n*F, M)
+        proba = self._proba(all_cat, all_num)  # one forward pass
+        p_orig = proba[:n]  # (n,)
+        p_occ = proba[n:].reshape(n, n_feat)  # (n, F)
+        effects = np.where(changed.numpy(), p_orig[:, None] - p_occ, 0.0)  # (n, F)
+
+        reasons: list[list[dict[str, Any]]] = []
+        for i in range(n):
+            order = np.argsort(-effects[i], kind="stable")
+            row: list[dict[str, Any]] = []
+            for f in order[: max(top_k, 0)]:
+                if effects[i, f] <= 0:
+                    break
+                name = features[f]
+                row.append(
+                    {
+                        "feature": name,
+                        "value": _jsonable(frame[name].iloc[i]),
+                        "reference": _jsonable(self._references[name]),
+                        "effect": float(effects[i, f]),
+                    }
+                )
+            reasons.append(row)
+        return reasons
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain Python value for JSON: numpy scalars unwrapped, NaN/None -> None."""
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if np.ndim(value) == 0 and pd.isna(value):  # pd.NA, NaT
+        return None
+    return value

@@ -1,0 +1,276 @@
+"""Training: SCARF/NT-Xent pretraining on unlabelled rows, then supervised fine-tuning.
+
+Why it is built this way:
+
+* Everything random draws from generators seeded by ``config.seed`` (and ``set_seed`` for
+  weight init and dropout), so the same seed, data and thread count give identical weights.
+* Class imbalance (≈5% defaults in lending_club) is handled by ``BCEWithLogits`` with
+  ``pos_weight = n_negative / n_positive``: every row is still seen each epoch, unlike
+  balanced sampling, and the decision threshold is re-chosen on validation data anyway.
+* Early stopping watches validation ROC-AUC (``early_stopping_metric="roc_auc"``), the metric
+  models are promoted on; validation loss is available as ``"loss"``.  The best epoch's weights
+  are restored at the end.
+
+Measured on modeldata/lending_club (stratified 80/20 test split, 85/15 train/valid; 5 splits;
+d_model 32, nhead 4, 6 layers, ff 64, dropout 0.3; 2 CPU cores): the defaults below
+(batch 256, lr 1e-3, weight decay 0.05, 10 pretrain + <=40 fine-tune epochs, patience 6) give
+test ROC-AUC 0.715-0.749 (mean 0.739; logistic regression 0.755 on the same splits) in about
+25 s on an idle machine; credit_data reaches 0.834-0.859.  Batch 32 is ~2.5x slower per epoch
+for the same AUC.  Pretraining changed AUC by less than the split-to-split noise (±0.03).
+``numerical_embedding=True`` gave +0.01 mean AUC at ~4x the cost per epoch, so it is off.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from src.models.augmentation import corrupt
+from src.models.losses import nt_xent
+from src.models.metrics import classification_metrics
+from src.models.preprocessing import Preprocessor
+from src.models.transformer import ProjectionHead, TabTransformer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Hyperparameters and schedule; the first 16 fields mirror ``config.settings.Settings``.
+
+    Defaults are the measured recommendation (module docstring), not Settings' defaults;
+    :meth:`from_settings` is what the pipeline uses.
+    """
+
+    d_model: int = 32
+    nhead: int = 4
+    num_layers: int = 6
+    dim_feedforward: int = 64
+    dropout_rate: float = 0.3
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    weight_decay: float = 0.05
+    pretrain_epochs: int = 10
+    finetune_epochs: int = 40
+    patience: int = 6
+    seed: int = 42
+    corruption_rate: float = 0.6
+    temperature: float = 0.5
+    projection_dim: int = 32
+    torch_num_threads: int = 2
+    # --- our own knobs (not in Settings; defaults chosen from measurements) ---
+    early_stopping_metric: str = "roc_auc"  # "roc_auc" (higher is better) or "loss"
+    numerical_embedding: bool = False
+    use_cls: bool = False
+    max_grad_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        assert self.early_stopping_metric in ("roc_auc", "loss"), (
+            f"early_stopping_metric must be 'roc_auc' or 'loss', got {self.early_stopping_metric!r}"
+        )
+        assert self.batch_size >= 2, "batch_size must be >= 2 (NT-Xent needs negatives)"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TrainingConfig:
+        """Read same-named lowercase attributes; fields Settings lacks keep their defaults."""
+        values = {
+            f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)
+        }
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class FinetuneResult:
+    best_epoch: int  # 1-based epoch whose weights were restored
+    best_score: float  # validation ROC-AUC, or minus the validation loss
+    history: list[dict[str, float]]
+
+
+def set_seed(seed: int) -> None:
+    """Seed every global RNG that training touches (python, numpy, torch)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(preprocessor: Preprocessor, config: TrainingConfig) -> TabTransformer:
+    """A freshly initialised model sized for the preprocessor's outputs (seeded init)."""
+    set_seed(config.seed)
+    return TabTransformer(
+        cardinalities=preprocessor.cardinalities,
+        n_numerical=preprocessor.n_numerical_out,
+        d_model=config.d_model,
+        nhead=config.nhead,
+        num_layers=config.num_layers,
+        dim_feedforward=config.dim_feedforward,
+        dropout=config.dropout_rate,
+        numerical_embedding=config.numerical_embedding,
+        use_cls=config.use_cls,
+        numerical_groups=preprocessor.numerical_groups,
+    )
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
+    order = torch.randperm(n, generator=generator)
+    return list(order.split(batch_size))
+
+
+def pretrain(
+    model: TabTransformer,
+    x_cat: Tensor,
+    x_num: Tensor,
+    *,
+    config: TrainingConfig,
+    progress: bool = True,
+) -> list[float]:
+    """Contrastive pretraining of ``model.encode``; returns the mean loss per epoch.
+
+    Two SCARF-corrupted views of each batch go through encoder + a throw-away projection head
+    and NT-Xent pulls the views of the same row together.  No labels are used.
+    """
+    torch.set_num_threads(config.torch_num_threads)
+    if config.pretrain_epochs <= 0:
+        return []
+    assert x_cat.shape[0] == x_num.shape[0], "x_cat and x_num need the same number of rows"
+    set_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    head = ProjectionHead(d_in=model.d_repr, projection_dim=config.projection_dim)
+    params = list(model.parameters()) + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    model.train()
+    head.train()
+    losses: list[float] = []
+    bar = tqdm(range(config.pretrain_epochs), desc="pretrain", disable=not progress)
+    for epoch in bar:
+        total, count = 0.0, 0
+        for idx in _batches(x_cat.shape[0], config.batch_size, generator):
+            if len(idx) < 2:  # a lone row has no negatives
+                continue
+            views = [
+                corrupt(
+                    x_cat[idx],
+                    x_num[idx],
+                    rate=config.corruption_rate,
+                    generator=generator,
+                    numerical_groups=model.numerical_groups,
+                )
+                for _ in range(2)
+            ]
+            z1, z2 = (head(model.encode(c, n)) for c, n in views)  # (b, projection_dim) each
+            loss = nt_xent(z1, z2, temperature=config.temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        losses.append(total / max(count, 1))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        logger.debug("pretrain epoch %d loss %.4f", epoch + 1, losses[-1])
+    logger.info("pretraining done: %d epochs, final loss %.4f", len(losses), losses[-1])
+    return losses
+
+
+def finetune(
+    model: TabTransformer,
+    train: tuple[Tensor, Tensor, Tensor],
+    valid: tuple[Tensor, Tensor, Tensor],
+    *,
+    config: TrainingConfig,
+    progress: bool = True,
+) -> FinetuneResult:
+    """Supervised training with early stopping; ``train``/``valid`` are (x_cat, x_num, y)."""
+    torch.set_num_threads(config.torch_num_threads)
+    x_cat, x_num, y = train
+    v_cat, v_num, v_y = valid
+    assert x_cat.shape[0] == x_num.shape[0] == y.shape[0], "train tensors differ in rows"
+    assert v_cat.shape[0] == v_num.shape[0] == v_y.shape[0], "valid tensors differ in rows"
+    y = y.float().view(-1)  # (n,)
+    v_y_np = v_y.view(-1).numpy().astype(int)
+    n_pos = float(y.sum())
+    assert 0 < n_pos < len(y), "training labels need both classes"
+    pos_weight = torch.tensor((len(y) - n_pos) / n_pos)
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    set_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    best_score, best_epoch = float("-inf"), 0
+    best_state = copy.deepcopy(model.state_dict())
+    history: list[dict[str, float]] = []
+    bar = tqdm(range(config.finetune_epochs), desc="finetune", disable=not progress)
+    for epoch in bar:
+        model.train()
+        total = 0.0
+        for idx in _batches(len(y), config.batch_size, generator):
+            loss = loss_fn(model(x_cat[idx], x_num[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            total += loss.item() * len(idx)
+        logits = predict_logits(model, v_cat, v_num)  # (n_valid,)
+        valid_loss = float(loss_fn(logits, v_y.float().view(-1)))
+        proba = torch.sigmoid(logits).double().numpy()
+        valid_auc = classification_metrics(v_y_np, proba, threshold=0.5)["roc_auc"]
+        use_auc = config.early_stopping_metric == "roc_auc" and not np.isnan(valid_auc)
+        score = valid_auc if use_auc else -valid_loss
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": total / len(y),
+                "valid_loss": valid_loss,
+                "valid_roc_auc": valid_auc,
+            }
+        )
+        bar.set_postfix(loss=f"{total / len(y):.4f}", auc=f"{valid_auc:.4f}")
+        logger.debug("finetune epoch %d: %s", epoch + 1, history[-1])
+        if score > best_score + 1e-6:
+            best_score, best_epoch = score, epoch + 1
+            best_state = copy.deepcopy(model.state_dict())
+        elif epoch + 1 - best_epoch >= config.patience:
+            logger.info("early stopping at epoch %d (best %d)", epoch + 1, best_epoch)
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    logger.info("fine-tuning done: best epoch %d, score %.4f", best_epoch, best_score)
+    return FinetuneResult(best_epoch=best_epoch, best_score=best_score, history=history)
+
+
+def predict_logits(
+    model: TabTransformer, x_cat: Tensor, x_num: Tensor, *, batch_size: int = 4096
+) -> Tensor:
+    """Logits (n,) in eval mode without autograd; switches a training model to eval."""
+    if model.training:  # only flip when needed: concurrent readers never mutate the module
+        model.eval()
+    out: list[Tensor] = []
+    with torch.inference_mode():
+        for start in range(0, x_cat.shape[0], batch_size):
+            stop = start + batch_size
+            out.append(model(x_cat[start:stop], x_num[start:stop]))
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def predict_proba(
+    model: TabTransformer, x_cat: Tensor, x_num: Tensor, *, batch_size: int = 4096
+) -> np.ndarray:
+    """Positive-class probabilities (n,) as float64; puts the model in eval mode."""
+    logits = predict_logits(model, x_cat, x_num, batch_size=batch_size)
+    return torch.sigmoid(logits).double().numpy()

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from config.settings import Settings
+from src.models.metrics import classification_metrics
+from src.models.training import (
+    FinetuneResult,
+    TrainingConfig,
+    build_model,
+    finetune,
+    predict_proba,
+    pretrain,
+)
+from tests.unit.models.conftest import TINY_CONFIG, train_tiny
+
+
+def test_config_from_settings_reads_same_named_fields() -> None:
+    settings = Settings(batch_size=77, learning_rate=0.01, pretrain_epochs=3, seed=5)
+    config = TrainingConfig.from_settings(settings)
+    assert config.batch_size == 77 and config.learning_rate == 0.01
+    assert config.pretrain_epochs == 3 and config.seed == 5
+    assert config.d_model == settings.d_model and config.dropout_rate == settings.dropout_rate
+    assert config.torch_num_threads == settings.torch_num_threads
+    assert config.early_stopping_metric == "roc_auc"  # our own field keeps its default
+
+
+def test_config_dict_round_trip_is_json() -> None:
+    config = TrainingConfig(batch_size=64, numerical_embedding=True)
+    data = json.loads(json.dumps(config.to_dict()))
+    assert TrainingConfig.from_dict(data) == config
+    # Unknown keys from a newer artifact are ignored rather than crashing.
+    assert TrainingConfig.from_dict({**data, "future_knob": 1}) == config
+
+
+def test_same_seed_gives_identical_weights_and_probabilities(data: dict) -> None:
+    a, b = train_tiny(data), train_tiny(data)
+    for (name, ta), (_, tb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(ta, tb), f"weights differ in {name}"
+    x_cat, x_num = data["pre"].transform(data["test"])
+    assert np.array_equal(predict_proba(a, x_cat, x_num), predict_proba(b, x_cat, x_num))
+
+
+def test_different_seed_gives_different_model(data: dict) -> None:
+    a = build_model(data["pre"], TINY_CONFIG)
+    b = build_model(data["pre"], TrainingConfig(**{**TINY_CONFIG.to_dict(), "seed": 8}))
+    assert not torch.equal(a.head.weight, b.head.weight)
+
+
+def test_pretrain_returns_one_loss_per_epoch_and_changes_encoder(data: dict) -> None:
+    pre = data["pre"]
+    x_cat, x_num = pre.transform(data["train"])
+    config = TrainingConfig(**{**TINY_CONFIG.to_dict(), "pretrain_epochs": 2})
+    model = build_model(pre, config)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    losses = pretrain(model, x_cat, x_num, config=config, progress=False)
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    # Upper bound: chance level of NT-Xent is log(2b - 1) for batch size b.
+    assert losses[-1] < np.log(2 * config.batch_size - 1)
+    assert not torch.equal(before["category_embed.weight"], model.category_embed.weight)
+    # The classification head is not part of the contrastive objective.
+    assert torch.equal(before["head.weight"], model.head.weight)
+    skip = TrainingConfig(**{**TINY_CONFIG.to_dict(), "pretrain_epochs": 0})
+    assert pretrain(model, x_cat, x_num, config=skip, progress=False) == []
+
+
+def test_finetune_learns_and_restores_best_epoch(data: dict) -> None:
+    pre = data["pre"]
+    x_cat, x_num = pre.transform(data["train"])
+    v_cat, v_num = pre.transform(data["valid"])
+    model = build_model(pre, TINY_CONFIG)
+    result = finetune(
+        model,
+        (x_cat, x_num, torch.from_numpy(data["y_train"])),
+        (v_cat, v_num, torch.from_numpy(data["y_valid"])),
+        config=TINY_CONFIG,
+        progress=False,
+    )
+    assert isinstance(result, FinetuneResult)
+    assert 1 <= result.best_epoch <= len(result.history) <= TINY_CONFIG.finetune_epochs
+    best = result.history[result.best_epoch - 1]
+    assert result.best_score == pytest.approx(best["valid_roc_auc"])
+    assert result.best_score == max(h["valid_roc_auc"] for h in result.history)
+    # The restored weights reproduce the best epoch's validation AUC.
+    auc_now = classification_metrics(
+        data["y_valid"], predict_proba(model, v_cat, v_num), threshold=0.5
+    )["roc_auc"]
+    assert auc_now == pytest.approx(result.best_score, abs=1e-9)
+    t_cat, t_num = pre.transform(data["test"])
+    test_auc = classification_metrics(
+        data["y_test"], predict_proba(model, t_cat, t_num), threshold=0.5
+    )["roc_auc"]
+    assert test_auc > 0.75, f"the synthetic signal should be learnt, got AUC {test_auc:.3f}"
+    assert not model.training
+
+
+def test_early_stopping_on_loss_and_patience(data: dict) -> None:
+    pre = data["pre"]
+    x_cat, x_num = pre.transform(data["train"])
+    v_cat, v_num = pre.transform(data["valid"])
+    config = TrainingConfig(
+        **{
+            **TINY_CONFIG.to_dict(),
+            "early_stopping_metric": "loss",
+            "patience": 1,
+            "finetune_epochs": 40,
+            "learning_rate": 0.05,  # overfits fast, so patience must kick in
+        }
+    )
+    model = build_model(pre, config)
+    result = finetune(
+        model,
+        (x_cat, x_num, torch.from_numpy(data["y_train"])),
+        (v_cat, v_num, torch.from_numpy(data["y_valid"])),
+        config=config,
+        progress=False,
+    )
+    assert len(result.history) == result.best_epoch + 1 < 40
+    assert result.best_score == pytest.approx(-min(h["valid_loss"] for h in result.history))
+
+
+def test_predict_proba_batches_and_eval_mode(data: dict) -> None:
+    model = build_model(data["pre"], TINY_CONFIG)
+    x_cat, x_num = data["pre"].transform(data["test"])
+    full = predict_proba(model, x_cat, x_num)
+    chunked = predict_proba(model, x_cat, x_num, batch_size=7)
+    assert full.shape == (len(data["test"]),) and full.dtype == np.float64
+    assert np.allclose(full, chunked, atol=1e-6)
+    assert ((full > 0) & (full < 1)).all()
+    assert not model.training
