@@ -22,7 +22,8 @@ from config.settings import get_settings
 from src.exceptions import LoanDefaultError
 from src.utils.logging import configure_logging, redact
 
-console = Console()
+# Pipes and CI logs get a wide console: rich would otherwise squeeze tables to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, soft_wrap=True)
 logger = logging.getLogger("loan_default")
 METRICS = ("f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc")
@@ -211,35 +212,23 @@ def _models(args: argparse.Namespace) -> None:
     if args.json:
         _emit_json(data)
         return
-    table = Table(
-        title="loan_data.model_metadata (metrics on the held-out test split; "
-        "F1/precision/recall of the default class)"
-    )
-    for col in (
-        "version",
-        "status",
-        "active",
-        "source",
-        "rows",
-        *METRICS,
-        "threshold",
-        "created_at",
-        "reason",
-    ):
-        table.add_column(col, overflow="fold")
+    table = Table(title="loan_data.model_metadata — held-out test metrics, default class")
+    shown = ("f1_score", "precision", "recall", "roc_auc", "pr_auc")
+    for col in ("version", "status", "active", "rows", *shown, "threshold", "created (UTC)"):
+        table.add_column(col, no_wrap=True)
     for d in data:
         table.add_row(
             d["model_version"],
             d["status"],
             "*" if d["is_active"] else "",
-            d["source"],
             str(d["data_snapshot"].get("row_count", "")),
-            *(f"{d[k]:.4f}" for k in METRICS),
-            f"{d['threshold']:.4f}",
-            d["created_at"][:19],
-            d["status_reason"] or "",
+            *(f"{d[k]:.3f}" for k in shown),
+            f"{d['threshold']:.3f}",
+            d["created_at"][:16].replace("T", " "),
         )
     console.print(table)
+    for d in data:
+        console.print(f"  {d['model_version']}: {d['status_reason'] or ''}", highlight=False)
 
 
 def _model_row(model: Any) -> dict[str, Any]:

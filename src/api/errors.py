@@ -42,7 +42,8 @@ def status_for(exc: LoanDefaultError) -> int:
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, LoanDefaultError)
+    if not isinstance(exc, LoanDefaultError):  # registered for LoanDefaultError only
+        raise exc
     code = status_for(exc)
     if code >= 500:
         logger.error("%s: %s", type(exc).__name__, exc)
@@ -54,7 +55,8 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     """FastAPI's own checks (query parameters) in the same shape as every other 422."""
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):  # registered for it only
+        raise exc
     first = exc.errors()[0] if exc.errors() else {"loc": ("request",), "msg": "invalid"}
     field = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
     return JSONResponse(

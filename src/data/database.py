@@ -65,7 +65,7 @@ def _create(url: str) -> Engine:
             execution_options={"schema_translate_map": {SCHEMA: None}},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
     else:
         # A bounded connect timeout: an unreachable host must not hang a poller or a task.
         engine = create_engine(
@@ -80,7 +80,7 @@ def _create(url: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-    # Let SQLAlchemy, not pysqlite, emit BEGIN, so BEGIN IMMEDIATE below is honoured.
+    # Let SQLAlchemy, not pysqlite, emit BEGIN (pysqlite's implicit transactions are broken).
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
@@ -88,9 +88,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
-def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
-    # Take the write lock up front: two writers then queue instead of deadlocking.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    # pysqlite's own implicit transactions are disabled above; SQLAlchemy's BEGIN replaces them.
+    conn.exec_driver_sql("BEGIN")
 
 
 def is_postgres(engine: Engine) -> bool:

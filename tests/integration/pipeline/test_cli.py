@@ -14,14 +14,24 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-FAST = {"NUM_LAYERS": "2", "PRETRAIN_EPOCHS": "1", "FINETUNE_EPOCHS": "3", "PATIENCE": "2",
-        "BATCH_SIZE": "256"}
+FAST = {
+    "NUM_LAYERS": "2",
+    "PRETRAIN_EPOCHS": "1",
+    "FINETUNE_EPOCHS": "3",
+    "PATIENCE": "2",
+    "BATCH_SIZE": "256",
+}
 
 
 def cli(db_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = os.environ | FAST | {"DATABASE_URL": db_url}
-    proc = subprocess.run([sys.executable, "-m", "src.cli", *args], env=env, text=True,
-                          capture_output=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.cli", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"loan-default {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -36,9 +46,15 @@ def write_user_csv(path: Path, n: int = 1200, seed: int = 0) -> None:
     debt_ratio = rng.uniform(0, 1, n).round(3)
     logit = -2.5 + 3.0 * debt_ratio - 0.5 * (income > 40000) + 0.8 * (product == "card")
     default = rng.uniform(size=n) < 1 / (1 + np.exp(-logit))
-    frame = pd.DataFrame({"region": region, "product": product, "income": income,
-                          "debt_ratio": debt_ratio,
-                          "defaulted": np.where(default, "yes", "no")})
+    frame = pd.DataFrame(
+        {
+            "region": region,
+            "product": product,
+            "income": income,
+            "debt_ratio": debt_ratio,
+            "defaulted": np.where(default, "yes", "no"),
+        }
+    )
     frame.to_csv(path, index=False)
 
 
@@ -46,16 +62,28 @@ def test_user_csv_goes_through_collect_train_validate_predict(db_url, tmp_path):
     data = tmp_path / "applicants.csv"
     write_user_csv(data)
     cli(db_url, "init-db")
-    out = cli(db_url, "collect", "--source", str(data), "--target", "defaulted",
-              "--positive", "yes", "--batch-size", "900").stdout
+    out = cli(
+        db_url,
+        "collect",
+        "--source",
+        str(data),
+        "--target",
+        "defaulted",
+        "--positive",
+        "yes",
+        "--batch-size",
+        "900",
+    ).stdout
     assert "applicants" in out
     trained = cli(db_url, "train", "--source", "applicants", "--no-progress").stdout
     assert "v0001" in trained and "roc_auc" in trained
     cli(db_url, "collect", "--source", str(data), "--target", "defaulted", "--positive", "yes")
     decision = json.loads(cli(db_url, "validate", "--json", "--f1-threshold", "0.99").stdout)
     assert decision["retrain"] is True and decision["n_samples"] == 300
-    request = {"categorical_features": {"region": "north", "product": "card"},
-               "numerical_features": {"income": 30000.0, "debt_ratio": 0.9}}
+    request = {
+        "categorical_features": {"region": "north", "product": "card"},
+        "numerical_features": {"income": 30000.0, "debt_ratio": 0.9},
+    }
     req_file = tmp_path / "req.json"
     req_file.write_text(json.dumps(request))
     answer = json.loads(cli(db_url, "predict", "--json", str(req_file), "--explain").stdout)

@@ -85,9 +85,11 @@ def test_tampered_artifact_is_refused(fast_db):
         model = repo.get_model(session, version=first.model_version)
         tampered = bytearray(model.artifact)
         tampered[len(tampered) // 2] ^= 0xFF
-        session.execute(update(ModelMetadata)
-                        .where(ModelMetadata.model_version == first.model_version)
-                        .values(artifact=bytes(tampered)))
+        session.execute(
+            update(ModelMetadata)
+            .where(ModelMetadata.model_version == first.model_version)
+            .values(artifact=bytes(tampered))
+        )
     with session_scope() as session:
         model = repo.get_model(session, version=first.model_version)
         with pytest.raises(ArtifactIntegrityError, match="sha256"):
@@ -99,9 +101,11 @@ def test_tampered_artifact_is_refused(fast_db):
     # A tampered candidate is rejected by the gate and cannot be force-activated.
     second = train(progress=False)
     with session_scope() as session:
-        session.execute(update(ModelMetadata)
-                        .where(ModelMetadata.model_version == second.model_version)
-                        .values(artifact=b"not a safetensors file"))
+        session.execute(
+            update(ModelMetadata)
+            .where(ModelMetadata.model_version == second.model_version)
+            .values(artifact=b"not a safetensors file")
+        )
     with pytest.raises(ArtifactIntegrityError):
         activate(model_version=second.model_version)
     result = deploy(model_version=second.model_version)

@@ -22,12 +22,22 @@ def add_candidates(n: int) -> list[str]:
     versions = [f"v{i:04d}" for i in range(1, n + 1)]
     with session_scope() as session:
         for version in versions:
-            session.add(ModelMetadata(
-                model_version=version, source="lending_club", training_config={},
-                feature_schema={}, data_snapshot={"max_raw_id": 1}, threshold=0.5,
-                artifact=b"x", artifact_sha256="0" * 64, artifact_size=1, status="candidate",
-                is_active=False, **METRICS,
-            ))
+            session.add(
+                ModelMetadata(
+                    model_version=version,
+                    source="lending_club",
+                    training_config={},
+                    feature_schema={},
+                    data_snapshot={"max_raw_id": 1},
+                    threshold=0.5,
+                    artifact=b"x",
+                    artifact_sha256="0" * 64,
+                    artifact_size=1,
+                    status="candidate",
+                    is_active=False,
+                    **METRICS,
+                )
+            )
     return versions
 
 
@@ -36,7 +46,8 @@ def test_database_refuses_a_second_active_row(db_url):
     repo.activate_model(get_engine(), version=v1, reason="test")
     with pytest.raises(IntegrityError), session_scope() as session:
         session.execute(
-            update(ModelMetadata).where(ModelMetadata.model_version == v2)
+            update(ModelMetadata)
+            .where(ModelMetadata.model_version == v2)
             .values(is_active=True, status="active")
         )
 
@@ -68,8 +79,9 @@ def test_concurrent_activations_leave_exactly_one_active(db_url):
     for t in threads:
         t.join(timeout=60)
     with session_scope() as session:
-        rows = session.execute(select(ModelMetadata.model_version, ModelMetadata.is_active,
-                                      ModelMetadata.status)).all()
+        rows = session.execute(
+            select(ModelMetadata.model_version, ModelMetadata.is_active, ModelMetadata.status)
+        ).all()
         events = session.scalars(select(ModelEvent.event)).all()
     active = [v for v, is_active, _ in rows if is_active]
     assert len(active) == 1
@@ -88,5 +100,9 @@ def test_activation_retires_the_previous_model(db_url):
         old = repo.get_model(session, version=v1, with_artifact=False)
         new = repo.get_model(session, version=v2, with_artifact=False)
     assert (old.is_active, old.status, new.is_active, new.status) == (
-        False, "retired", True, "active")
+        False,
+        "retired",
+        True,
+        "active",
+    )
     assert old.retired_at is not None and new.activated_at is not None

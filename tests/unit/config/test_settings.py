@@ -28,7 +28,10 @@ def test_env_example_parses_to_the_defaults(monkeypatch):
 def test_reference_design_defaults():
     s = Settings(_env_file=None)
     assert (s.d_model, s.nhead, s.num_layers, s.dim_feedforward) == (32, 4, 6, 64)
-    assert (s.dropout_rate, s.learning_rate) == (0.3, 0.0003)
+    assert s.dropout_rate == 0.3
+    # Measured deviations from the reference design (README, "Performance"): batch 32 is
+    # 2.5x slower per epoch on 2 CPU cores with no AUC gain; the rate scales with the batch.
+    assert (s.batch_size, s.learning_rate) == (256, 0.001)
     assert (s.f1_score_threshold, s.retraining_sample_threshold) == (0.8, 1000)
     assert str(s.model_path) == "models"
 

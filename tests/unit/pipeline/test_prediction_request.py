@@ -24,7 +24,10 @@ def good() -> dict:
 
 def test_valid_request_becomes_typed_record():
     assert request_to_record(good(), schema=SCHEMA) == {
-        "term": "term_36", "grade": "B", "amount": 1000.0, "income": 52000.5,
+        "term": "term_36",
+        "grade": "B",
+        "amount": 1000.0,
+        "income": 52000.5,
     }
 
 
@@ -46,20 +49,41 @@ def test_integer_category_is_accepted_as_string():
     ("mutate", "field", "fragment"),
     [
         (lambda r: r["numerical_features"].pop("amount"), "numerical_features.amount", "missing"),
-        (lambda r: r["categorical_features"].update(colour="red"), "categorical_features.colour",
-         "unknown feature"),
-        (lambda r: r["categorical_features"].update(amount="1"), "categorical_features.amount",
-         "numerical feature"),
-        (lambda r: r["numerical_features"].update(amount="1000"), "numerical_features.amount",
-         "expected a number"),
-        (lambda r: r["numerical_features"].update(amount=True), "numerical_features.amount",
-         "expected a number"),
-        (lambda r: r["numerical_features"].update(amount=math.nan), "numerical_features.amount",
-         "finite"),
-        (lambda r: r["numerical_features"].update(amount=math.inf), "numerical_features.amount",
-         "finite"),
-        (lambda r: r["categorical_features"].update(term=["a"]), "categorical_features.term",
-         "string category"),
+        (
+            lambda r: r["categorical_features"].update(colour="red"),
+            "categorical_features.colour",
+            "unknown feature",
+        ),
+        (
+            lambda r: r["categorical_features"].update(amount="1"),
+            "categorical_features.amount",
+            "numerical feature",
+        ),
+        (
+            lambda r: r["numerical_features"].update(amount="1000"),
+            "numerical_features.amount",
+            "expected a number",
+        ),
+        (
+            lambda r: r["numerical_features"].update(amount=True),
+            "numerical_features.amount",
+            "expected a number",
+        ),
+        (
+            lambda r: r["numerical_features"].update(amount=math.nan),
+            "numerical_features.amount",
+            "finite",
+        ),
+        (
+            lambda r: r["numerical_features"].update(amount=math.inf),
+            "numerical_features.amount",
+            "finite",
+        ),
+        (
+            lambda r: r["categorical_features"].update(term=["a"]),
+            "categorical_features.term",
+            "string category",
+        ),
         (lambda r: r.update(extra=1), "extra", "unknown top-level field"),
         (lambda r: r.update(numerical_features=[1, 2]), "numerical_features", "object"),
     ],
