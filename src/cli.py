@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     activate = sub.add_parser("activate", help="force-activate a model version (rollback)")
     activate.add_argument("model_version")
 
+    export = sub.add_parser("export", help="write a model's verified artifact to MODEL_PATH")
+    export.add_argument("model_version", nargs="?", help="default: the active model")
+
     models = sub.add_parser("models", help="show the model registry")
     models.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -231,6 +234,29 @@ def _models(args: argparse.Namespace) -> None:
         console.print(f"  {d['model_version']}: {d['status_reason'] or ''}", highlight=False)
 
 
+def _export(args: argparse.Namespace) -> None:
+    from src.data import repository as repo
+    from src.data.database import session_scope
+    from src.exceptions import ModelNotFoundError
+    from src.pipeline.scoring import predictor_for
+
+    with session_scope() as session:
+        model = (
+            repo.get_model(session, version=args.model_version)
+            if args.model_version
+            else repo.get_active_model(session)
+        )
+        if model is None:
+            raise ModelNotFoundError("no active model; name a version to export")
+        predictor_for(model)  # never export bytes that fail verification
+        version, artifact, digest = model.model_version, model.artifact, model.artifact_sha256
+    directory = get_settings().model_path
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{version}.safetensors"
+    path.write_bytes(artifact)
+    console.print(f"{path}  sha256 {digest}", highlight=False)
+
+
 def _model_row(model: Any) -> dict[str, Any]:
     keys = (
         "model_version",
@@ -303,6 +329,7 @@ COMMANDS = {
     "train": _train,
     "validate": _validate,
     "deploy": _deploy,
+    "export": _export,
     "activate": _activate,
     "models": _models,
     "predict": _predict,

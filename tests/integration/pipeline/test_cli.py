@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -23,8 +24,10 @@ FAST = {
 }
 
 
-def cli(db_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = os.environ | FAST | {"DATABASE_URL": db_url}
+def cli(
+    db_url: str, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = os.environ | FAST | {"DATABASE_URL": db_url} | (env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "src.cli", *args],
         env=env,
@@ -92,6 +95,10 @@ def test_user_csv_goes_through_collect_train_validate_predict(db_url, tmp_path):
     assert answer["prediction"] == int(answer["probability"] >= answer["threshold"])
     models = json.loads(cli(db_url, "models", "--json").stdout)
     assert [m["is_active"] for m in models] == [True]
+    exported = cli(db_url, "export", env={"MODEL_PATH": str(tmp_path / "m")}).stdout
+    artifact = tmp_path / "m" / "v0001.safetensors"
+    assert hashlib.sha256(artifact.read_bytes()).hexdigest() == models[0]["artifact_sha256"]
+    assert models[0]["artifact_sha256"] in exported
 
 
 def test_user_mistakes_are_one_line_errors(db_url, tmp_path):
