@@ -40,5 +40,14 @@ airflow: install
 airflow-smoke: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/airflow_smoke.sh
 
+bench: install
+	$(BIN)/python bench/model_quality.py
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/serve.py
+
+bench-quick: install
+	$(BIN)/pytest tests/bench
+
 clean:
 	rm -rf $(VENV) data/*.db* .pytest_cache .ruff_cache

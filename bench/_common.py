@@ -1,0 +1,119 @@
+"""Helpers shared by the bench scripts: markdown sections, statistics, throw-away databases.
+
+Each script owns one section of ``docs/benchmarks.md`` between ``<!-- BEGIN name -->`` and
+``<!-- END name -->`` markers and rewrites only that section (:func:`write_section`), so the
+scripts can be rerun independently.  Quick (smoke) runs pass ``--output`` to a temporary file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import statistics
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DOC = ROOT / "docs" / "benchmarks.md"
+ADMIN_URL = os.environ.get(
+    "TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+DOC_HEADER = (
+    "# Benchmarks\n\n"
+    "Every figure below is written by a script in `bench/` (each owns the section between its\n"
+    "markers and rewrites only that).  Rerun a script to refresh its section.\n"
+)
+
+logger = logging.getLogger("bench")
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # Training and ingestion log per stage at INFO; keep the bench output readable.
+    for name in ("src", "alembic", "lightgbm"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def mean_std(values: Sequence[float], digits: int = 3) -> str:
+    """``mean ± std`` (sample std; just the value for one run)."""
+    vals = [float(v) for v in values]
+    if not vals:
+        return "n/a"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{statistics.fmean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_line() -> str:
+    """One line describing where the numbers were measured."""
+    try:
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "n/a"
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"Python {platform.python_version()}, load average at the end {load}"
+    )
+
+
+def write_section(name: str, body: str, path: Path | None = None) -> Path:
+    """Replace (or append) the section ``name`` of ``path`` (default docs/benchmarks.md)."""
+    path = Path(path or DOC)
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    text = path.read_text(encoding="utf-8") if path.exists() else DOC_HEADER
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@contextmanager
+def fresh_database(prefix: str = "bench") -> Iterator[str]:
+    """Create an empty, migrated PostgreSQL database; yield its URL; drop it afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from src.data.database import dispose_engines, get_engine, init_db
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        init_db(get_engine(url))
+        yield url
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def use_database(url: str) -> None:
+    """Make ``url`` the DATABASE_URL that project code reads through get_settings()."""
+    from config.settings import get_settings
+
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()

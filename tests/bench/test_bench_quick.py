@@ -1,0 +1,62 @@
+"""Smoke runs of the ``bench/`` scripts' ``--quick`` modes (together well under 2 minutes).
+
+They only check that each benchmark runs, exits 0 and prints a markdown table with numbers;
+the figures themselves are benchmarks, not assertions.  ``--output`` sends the markdown to a
+temporary file so the quick runs never overwrite docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOC = REPO_ROOT / "docs" / "benchmarks.md"
+NUMBER = re.compile(r"\|\s*[-+]?\d[\d,]*(\.\d+)?")
+
+
+def run_quick(script: str, tmp_path: Path, *extra: str) -> str:
+    output = tmp_path / "benchmarks.md"
+    before = DOC.read_bytes() if DOC.exists() else None
+    env = {**os.environ, "TORCH_NUM_THREADS": "1", "LOG_LEVEL": "WARNING"}
+    result = subprocess.run(
+        [sys.executable, f"bench/{script}", "--quick", "--output", str(output), *extra],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert NUMBER.search(result.stdout), result.stdout
+    written = output.read_text(encoding="utf-8")
+    assert "<!-- BEGIN" in written and NUMBER.search(written)
+    assert (DOC.read_bytes() if DOC.exists() else None) == before, "quick run touched docs"
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_model_quality_quick(tmp_path: Path) -> None:
+    out = run_quick("model_quality.py", tmp_path)
+    for name in ("lending_club", "credit_data", "TT+pretrain", "LogReg", "LightGBM", "10%"):
+        assert name in out
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_pipeline_quick(tmp_path: Path) -> None:
+    out = run_quick("pipeline.py", tmp_path)
+    for stage in ("collect", "pretrain", "finetune", "evaluate+register", "validate+deploy"):
+        assert f"| {stage} |" in out
+
+
+@pytest.mark.integration
+def test_ingest_quick(tmp_path: Path) -> None:
+    out = run_quick("ingest.py", tmp_path)
+    assert "| 10,000 |" in out
