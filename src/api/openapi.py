@@ -7,7 +7,8 @@
 * With a model loaded, ``PredictRequest`` lists that model's features (types, which may be
   null, no others), so a client or a fuzzer (schemathesis, see docs/reliability.md) can tell
   a valid request from an invalid one by the document alone; ``request_to_record`` remains
-  the validator and rejects exactly what the schema excludes.
+  the validator and refuses what the schema excludes (it also accepts integer categories,
+  which the document does not advertise).
 * The X-API-Key requirement of /predict is documented as optional while PREDICT_API_KEY is
   unset.
 
