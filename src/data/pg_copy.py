@@ -42,9 +42,11 @@ _FROM_STAGE = (
 _PROCESS_TYPED = (
     "INSERT INTO loan_data.processed_data (raw_id, source, data_date, features, label) "
     "SELECT r.id, r.source, r.data_date, r.record, CASE WHEN r.label = :positive THEN 1 ELSE 0 END "
-    "FROM loan_data.raw_data AS r WHERE r.source = :source AND r.id BETWEEN :low AND :high "
-    "AND r.id = ANY(CAST(:ids AS bigint[]))"
+    "FROM loan_data.raw_data AS r JOIN unnest(CAST(:ids AS bigint[])) AS fresh(id) "
+    "ON r.id = fresh.id WHERE r.source = :source AND r.id BETWEEN :low AND :high"
 )
+# A join on unnest(...), not ``r.id = ANY(array)``: once statistics make the planner pick a
+# sequential scan, ANY compares every row with all 50k ids and the insert slows ~10x.
 
 
 def copy_cursor(conn: Connection) -> Any | None:
