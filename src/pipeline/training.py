@@ -8,9 +8,7 @@ transaction at the very end).
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,10 +17,10 @@ from sqlalchemy import select
 from config.settings import get_settings
 from src.data import repository as repo
 from src.data.database import get_engine, session_scope
-from src.data.processing import LabelledFrame, get_source_schema, load_frame
+from src.data.processing import get_source_schema, load_frame
 from src.data.tables import ModelMetadata, TrainingRun
 from src.exceptions import LoanDefaultError, NoDataError
-from src.models.artifact import ModelBundle, load_bundle, serialize_bundle, sha256_hex
+from src.models.artifact import ModelBundle, serialize_bundle, sha256_hex
 from src.models.metrics import best_f1_threshold, classification_metrics
 from src.models.preprocessing import Preprocessor
 from src.models.training import (
@@ -33,11 +31,17 @@ from src.models.training import (
     pretrain,
     set_seed,
 )
-from src.pipeline.splits import Splits, make_splits
+from src.pipeline.splits import Splits
+from src.pipeline.training_runs import (
+    data_hash,
+    label_tensor,
+    load_state,
+    require_stage,
+    run_stage,
+    splits_for,
+)
 
 logger = logging.getLogger(__name__)
-
-STAGES = ("prepared", "pretrained", "finetuned", "evaluated", "registered")
 
 
 @dataclass(frozen=True)
@@ -72,11 +76,11 @@ def prepare_training(*, source: str | None = None) -> int:
         "positive_count": int(frame.labels.sum()),
         "min_raw_id": int(frame.raw_ids.min()),
         "max_raw_id": int(frame.raw_ids.max()),
-        "data_hash": _data_hash(frame),
+        "data_hash": data_hash(frame),
         "test_fraction": settings.test_fraction,
         "validation_fraction": settings.validation_fraction,
     }
-    snapshot |= _splits(frame, source=source, snapshot=snapshot, seed=config.seed).sizes()
+    snapshot |= splits_for(frame, source=source, snapshot=snapshot, seed=config.seed).sizes()
     with session_scope() as session:
         run = TrainingRun(
             source=source, stage="prepared", config=config.to_dict(), data_snapshot=snapshot
@@ -106,19 +110,19 @@ def pretrain_stage(*, run_id: int, progress: bool = True) -> int:
         )
         return {"bundle": bundle}
 
-    return _run_stage(run_id, needs="prepared", produces="pretrained", work=work)
+    return run_stage(run_id, needs="prepared", produces="pretrained", work=work)
 
 
 def finetune_stage(*, run_id: int, progress: bool = True) -> int:
     """Fine-tune with a classification head; pick the F1-maximising threshold on validation."""
 
     def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> dict[str, Any]:
-        bundle = _load_state(run)
+        bundle = load_state(run)
         bundle.model.requires_grad_(True)  # load_bundle hands back a frozen, inference-ready model
         set_seed(config.seed + 1)
         pre = bundle.preprocessor
-        train = (*pre.transform(splits.train.features), _labels(splits.train))
-        valid = (*pre.transform(splits.valid.features), _labels(splits.valid))
+        train = (*pre.transform(splits.train.features), label_tensor(splits.train))
+        valid = (*pre.transform(splits.valid.features), label_tensor(splits.valid))
         result = finetune(bundle.model, train, valid, config=config, progress=progress)
         valid_proba = predict_proba(bundle.model, valid[0], valid[1])
         threshold = best_f1_threshold(splits.valid.labels, valid_proba)
@@ -128,21 +132,21 @@ def finetune_stage(*, run_id: int, progress: bool = True) -> int:
         }
         return {"bundle": replace(bundle, threshold=float(threshold), metadata=metadata)}
 
-    return _run_stage(run_id, needs="pretrained", produces="finetuned", work=work)
+    return run_stage(run_id, needs="pretrained", produces="finetuned", work=work)
 
 
 def evaluate_stage(*, run_id: int) -> int:
     """Score the held-out test split: preprocessing, early stopping and threshold never saw it."""
 
     def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> dict[str, Any]:
-        bundle = _load_state(run)
+        bundle = load_state(run)
         x_cat, x_num = bundle.preprocessor.transform(splits.test.features)
         proba = predict_proba(bundle.model, x_cat, x_num)
         metrics = classification_metrics(splits.test.labels, proba, threshold=bundle.threshold)
         logger.info("run %d test metrics (positive class = default): %s", run_id, metrics)
         return {"metrics": metrics}
 
-    return _run_stage(run_id, needs="finetuned", produces="evaluated", work=work)
+    return run_stage(run_id, needs="finetuned", produces="evaluated", work=work)
 
 
 def register_stage(*, run_id: int) -> str:
@@ -158,8 +162,8 @@ def register_stage(*, run_id: int) -> str:
         assert run is not None
         if run.stage == "registered" and run.model_version:
             return run.model_version
-        _require_stage(run, "evaluated")
-        bundle = _load_state(run)
+        require_stage(run, "evaluated")
+        bundle = load_state(run)
         version = repo.next_model_version(session)
         bundle = replace(bundle, metadata=bundle.metadata | {"model_version": version})
         artifact = serialize_bundle(bundle)
@@ -220,81 +224,3 @@ def train(*, source: str | None = None, progress: bool = True) -> TrainResult:
             threshold=model.threshold,
             activated=model.is_active,
         )
-
-
-# --------------------------------------------------------------------------- helpers
-def _run_stage(
-    run_id: int,
-    *,
-    needs: str,
-    produces: str,
-    work: Callable[[TrainingRun, Splits, TrainingConfig], dict[str, Any]],
-) -> int:
-    with session_scope() as session:
-        run = session.get(TrainingRun, run_id)
-        if run is None:
-            raise LoanDefaultError(f"training run {run_id} does not exist")
-        if run.stage in STAGES and STAGES.index(run.stage) >= STAGES.index(produces):
-            logger.info("run %d already %s; nothing to do", run_id, run.stage)
-            return run_id
-        _require_stage(run, needs)
-    # Load data with the run's session closed: on SQLite a second open writer would wait on it.
-    config = TrainingConfig.from_dict(run.config)
-    frame = load_frame(source=run.source, max_raw_id=run.data_snapshot["max_raw_id"])
-    splits = _splits(frame, source=run.source, snapshot=run.data_snapshot, seed=config.seed)
-    try:
-        output = work(run, splits, config)
-    except Exception as exc:
-        with session_scope() as session:
-            failed = session.get(TrainingRun, run_id)
-            assert failed is not None
-            failed.error = f"{produces} stage failed: {exc}"[:2000]
-        raise
-    with session_scope() as session:
-        stored = session.get(TrainingRun, run_id)
-        assert stored is not None
-        if "bundle" in output:
-            stored.state = serialize_bundle(output["bundle"])
-            stored.state_sha256 = sha256_hex(stored.state)
-        if "metrics" in output:
-            stored.metrics = output["metrics"]
-        stored.stage, stored.error = produces, None
-    logger.info("run %d: %s", run_id, produces)
-    return run_id
-
-
-def _require_stage(run: TrainingRun, needed: str) -> None:
-    if run.stage != needed:
-        raise LoanDefaultError(
-            f"training run {run.id} is at stage {run.stage!r}; this step needs {needed!r}"
-        )
-
-
-def _load_state(run: TrainingRun) -> ModelBundle:
-    if run.state is None or run.state_sha256 is None:
-        raise LoanDefaultError(f"training run {run.id} has no stored model state")
-    return load_bundle(run.state, expected_sha256=run.state_sha256)
-
-
-def _splits(frame: LabelledFrame, *, source: str, snapshot: dict[str, Any], seed: int) -> Splits:
-    return make_splits(
-        frame,
-        source=source,
-        test_fraction=snapshot["test_fraction"],
-        validation_fraction=snapshot["validation_fraction"],
-        seed=seed,
-    )
-
-
-def _labels(frame: LabelledFrame):  # type: ignore[no-untyped-def]
-    import torch
-
-    return torch.as_tensor(frame.labels, dtype=torch.float32)
-
-
-def _data_hash(frame: LabelledFrame) -> str:
-    """Fingerprint of exactly which rows (and labels) a model was trained on."""
-    digest = hashlib.sha256()
-    for key, label in zip(frame.row_keys, frame.labels.tolist(), strict=True):
-        digest.update(f"{key}\x1f{label}\x1e".encode())
-    return digest.hexdigest()

@@ -1,0 +1,100 @@
+"""Machinery behind the training stages: loading a run, persisting its output, splits.
+
+Kept apart from ``src.pipeline.training`` so that module reads as the list of stages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from src.data.database import session_scope
+from src.data.processing import LabelledFrame, load_frame
+from src.data.tables import TrainingRun
+from src.exceptions import LoanDefaultError
+from src.models.artifact import ModelBundle, load_bundle, serialize_bundle, sha256_hex
+from src.models.training import TrainingConfig
+from src.pipeline.splits import Splits, make_splits
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("prepared", "pretrained", "finetuned", "evaluated", "registered")
+
+
+def run_stage(
+    run_id: int,
+    *,
+    needs: str,
+    produces: str,
+    work: Callable[[TrainingRun, Splits, TrainingConfig], dict[str, Any]],
+) -> int:
+    with session_scope() as session:
+        run = session.get(TrainingRun, run_id)
+        if run is None:
+            raise LoanDefaultError(f"training run {run_id} does not exist")
+        if run.stage in STAGES and STAGES.index(run.stage) >= STAGES.index(produces):
+            logger.info("run %d already %s; nothing to do", run_id, run.stage)
+            return run_id
+        require_stage(run, needs)
+    # Load data with the run's session closed: on SQLite a second open writer would wait on it.
+    config = TrainingConfig.from_dict(run.config)
+    frame = load_frame(source=run.source, max_raw_id=run.data_snapshot["max_raw_id"])
+    splits = splits_for(frame, source=run.source, snapshot=run.data_snapshot, seed=config.seed)
+    try:
+        output = work(run, splits, config)
+    except Exception as exc:
+        with session_scope() as session:
+            failed = session.get(TrainingRun, run_id)
+            assert failed is not None
+            failed.error = f"{produces} stage failed: {exc}"[:2000]
+        raise
+    with session_scope() as session:
+        stored = session.get(TrainingRun, run_id)
+        assert stored is not None
+        if "bundle" in output:
+            stored.state = serialize_bundle(output["bundle"])
+            stored.state_sha256 = sha256_hex(stored.state)
+        if "metrics" in output:
+            stored.metrics = output["metrics"]
+        stored.stage, stored.error = produces, None
+    logger.info("run %d: %s", run_id, produces)
+    return run_id
+
+
+def require_stage(run: TrainingRun, needed: str) -> None:
+    if run.stage != needed:
+        raise LoanDefaultError(
+            f"training run {run.id} is at stage {run.stage!r}; this step needs {needed!r}"
+        )
+
+
+def load_state(run: TrainingRun) -> ModelBundle:
+    if run.state is None or run.state_sha256 is None:
+        raise LoanDefaultError(f"training run {run.id} has no stored model state")
+    return load_bundle(run.state, expected_sha256=run.state_sha256)
+
+
+def splits_for(frame: LabelledFrame, *, source: str, snapshot: dict[str, Any], seed: int) -> Splits:
+    return make_splits(
+        frame,
+        source=source,
+        test_fraction=snapshot["test_fraction"],
+        validation_fraction=snapshot["validation_fraction"],
+        seed=seed,
+    )
+
+
+def label_tensor(frame: LabelledFrame) -> torch.Tensor:
+    return torch.as_tensor(frame.labels, dtype=torch.float32)
+
+
+def data_hash(frame: LabelledFrame) -> str:
+    """Fingerprint of exactly which rows (and labels) a model was trained on."""
+    digest = hashlib.sha256()
+    for key, label in zip(frame.row_keys, frame.labels.tolist(), strict=True):
+        digest.update(f"{key}\x1f{label}\x1e".encode())
+    return digest.hexdigest()
