@@ -12,7 +12,6 @@ import os
 import platform
 import statistics
 import sys
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,24 +90,10 @@ def write_section(name: str, body: str, path: Path | None = None) -> Path:
 @contextmanager
 def fresh_database(prefix: str = "bench") -> Iterator[str]:
     """Create an empty, migrated PostgreSQL database; yield its URL; drop it afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from src.data.database import throwaway_database
 
-    from src.data.database import dispose_engines, get_engine, init_db
-
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        init_db(get_engine(url))
+    with throwaway_database(ADMIN_URL, prefix=prefix) as url:
         yield url
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def use_database(url: str) -> None:

@@ -7,15 +7,13 @@ create and drop that database, so parallel sessions never see each other's rows.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from config.settings import get_settings
-from src.data.database import dispose_engines, get_engine, init_db
+from src.data.database import get_engine, throwaway_database
 from src.data.tables import Base
 
 ADMIN_URL = os.environ.get(
@@ -23,27 +21,11 @@ ADMIN_URL = os.environ.get(
 )
 
 
-def _admin_engine():  # type: ignore[no-untyped-def]
-    return create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-
-
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """URL of a freshly created and migrated PostgreSQL database for this session."""
-    name = f"loan_test_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    init_db(get_engine(url))
-    try:
+    with throwaway_database(ADMIN_URL, prefix="loan_test") as url:
         yield url
-    finally:
-        get_engine(url).dispose()
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

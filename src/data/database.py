@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -33,6 +34,14 @@ def redact_url(url: str) -> str:
 def get_engine(url: str | None = None) -> Engine:
     """One engine (and pool) per URL for the whole process; default: the current DATABASE_URL."""
     return _engine_for(url or get_settings().database_url)
+
+
+def forget_engine(url: str) -> None:
+    """Close and forget the cached engine of ``url`` (before its database is dropped)."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
 
 
 def dispose_engines() -> None:
@@ -137,6 +146,29 @@ def init_db(engine: Engine | None = None) -> str:
         ).get_current_revision()
     logger.info("database at %s is at revision %s", redact_url(str(engine.url)), revision)
     return revision or ""
+
+
+@contextmanager
+def throwaway_database(admin_url: str, *, prefix: str) -> Iterator[str]:
+    """A new, migrated PostgreSQL database on ``admin_url``'s server; dropped on exit.
+
+    For tests, benchmarks and smoke runs that must never share rows with anything else.
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        try:
+            init_db(get_engine(url))
+            yield url
+        finally:
+            forget_engine(url)
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def _version_schema(engine: Engine) -> str | None:

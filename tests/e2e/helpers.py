@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 from config.settings import get_settings
 from src.data import repository as repo
-from src.data.database import dispose_engines, get_engine, init_db, session_scope
+from src.data.database import dispose_engines, get_engine, session_scope, throwaway_database
 from src.data.tables import Prediction, ProcessedData
 from tests.conftest import ADMIN_URL
 
@@ -37,19 +35,8 @@ def fresh_database() -> Iterator[str]:
     For module-scoped servers: the per-test ``db_url`` fixture truncates the session database
     before every test, which would pull the rows from under a server shared by many tests.
     """
-    name = f"loan_e2e_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        init_db(get_engine(url))
+    with throwaway_database(ADMIN_URL, prefix="loan_e2e") as url:
         yield url
-    finally:
-        get_engine(url).dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
