@@ -106,7 +106,7 @@ def ensure_model(database_url: str) -> None:
 
     init_db(get_engine(database_url))
     with session_scope(get_engine(database_url)) as session:
-        active = repo.get_active_version(session)
+        active = repo.get_active_version(session, source="lending_club")
     if active:
         log(f"serving the active model {active}")
         return

@@ -91,7 +91,7 @@ def load_model_and_requests(url: str, count: int) -> tuple[Any, list[dict[str, A
     from src.pipeline.scoring import predictor_for
 
     with session_scope(get_engine(url)) as session:
-        row = repo.get_active_model(session)
+        row = repo.get_active_model(session, source="lending_club")
         if row is None:
             sys.exit(f"no active model in {url}")
         predictor = predictor_for(row)

@@ -59,14 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     deploy = sub.add_parser("deploy", help="promote a candidate if it beats the active model")
     deploy.add_argument("--model-version", help="candidate to deploy (default: newest)")
+    deploy.add_argument("--source", help="model line (default: DATA_SOURCE or the only one)")
     activate = sub.add_parser("activate", help="force-activate a model version (rollback)")
     activate.add_argument("model_version")
 
     export = sub.add_parser("export", help="write a model's verified artifact to MODEL_PATH")
     export.add_argument("model_version", nargs="?", help="default: the active model")
+    export.add_argument("--source", help="model line of the active model to export")
 
     models = sub.add_parser("models", help="show the model registry")
     models.add_argument("--json", action="store_true", help="machine-readable output")
+    models.add_argument("--source", help="show one model line only")
 
     predict = sub.add_parser("predict", help="score request(s) with the active model")
     predict.add_argument(
@@ -77,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='file with {"categorical_features":..,"numerical_features":..} or a list of them',
     )
     predict.add_argument("--explain", action="store_true", help="add reason codes")
+    predict.add_argument("--source", help="model line to score with (default: DATA_SOURCE)")
 
     serve = sub.add_parser("serve", help="run the FastAPI service with uvicorn")
     serve.add_argument("--host", default=None)

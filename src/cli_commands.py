@@ -98,10 +98,16 @@ def _validate(args: argparse.Namespace) -> None:
     console.print(f"decision: {verdict} — {decision.reason}", highlight=False)
 
 
+def resolve_line(source: str | None) -> str:
+    from src.pipeline.model_lines import resolve_line as resolve
+
+    return resolve(source)
+
+
 def _deploy(args: argparse.Namespace) -> None:
     from src.pipeline.deployment import deploy
 
-    result = deploy(model_version=args.model_version)
+    result = deploy(model_version=args.model_version, source=args.source)
     verdict = "promoted" if result.promoted else "not promoted"
     console.print(f"{result.model_version or '-'}: {verdict} — {result.reason}", highlight=False)
 
@@ -118,7 +124,7 @@ def _models(args: argparse.Namespace) -> None:
     from src.data.database import session_scope
 
     with session_scope() as session:
-        rows = repo.list_models(session)
+        rows = repo.list_models(session, source=args.source)
         data = [_model_row(m) for m in rows]
     if args.json:
         emit_json(data)
@@ -148,14 +154,17 @@ def _export(args: argparse.Namespace) -> None:
     from src.exceptions import ModelNotFoundError
     from src.pipeline.scoring import predictor_for
 
+    line = None if args.model_version else resolve_line(args.source)
     with session_scope() as session:
         model = (
             repo.get_model(session, version=args.model_version)
             if args.model_version
-            else repo.get_active_model(session)
+            else repo.get_active_model(session, source=line or "")
         )
         if model is None:
-            raise ModelNotFoundError("no active model; name a version to export")
+            raise ModelNotFoundError(
+                f"model line {line!r} has no active model; name a version to export"
+            )
         predictor_for(model)  # never export bytes that fail verification
         version, artifact, digest = model.model_version, model.artifact, model.artifact_sha256
     directory = get_settings().model_path
@@ -192,10 +201,13 @@ def _predict(args: argparse.Namespace) -> None:
 
     payload = json.loads(args.json_file.read_text())
     requests = payload if isinstance(payload, list) else [payload]
+    line = resolve_line(args.source)
     with session_scope() as session:
-        model = repo.get_active_model(session)
+        model = repo.get_active_model(session, source=line)
         if model is None:
-            raise ModelNotFoundError("no active model; run `loan-default train` first")
+            raise ModelNotFoundError(
+                f"model line {line!r} has no active model; run `loan-default train` first"
+            )
         predictor = predictor_for(model)
     records = [
         request_to_record(r, schema=predictor.schema, prefix=f"[{i}]." if len(requests) > 1 else "")

@@ -116,7 +116,7 @@ def batch_records(payloads: list[Any], schema: FeatureSchema) -> list[dict[str, 
 
 
 def item_request_ids(batch_id: str, count: int) -> list[str]:
-    """Per-record ids ``<batch id>-<index>`` (unique in the log table, stable on retries)."""
+    """Per-record client ids ``<batch id>-<index>``: a correlation key, not the log's key."""
     ids = [f"{batch_id}-{i}" for i in range(count)]
     if ids and len(ids[-1]) > 64:
         ids = [str(uuid.uuid5(_BATCH_ID_NAMESPACE, i)) for i in ids]
@@ -156,7 +156,9 @@ def score(
     items, rows = [], []
     for i, p in enumerate(proba):
         label = int(p >= threshold)
+        prediction_id = uuid.uuid4().hex  # the log's key: never reused, whatever the client sends
         item: dict[str, Any] = {
+            "prediction_id": prediction_id,
             "prediction": label,
             "probability": p,
             "model_version": model.version,
@@ -169,6 +171,7 @@ def score(
         items.append(item)
         rows.append(
             {
+                "prediction_id": prediction_id,
                 "request_id": request_ids[i],
                 "model_version": model.version,
                 "features": records[i],

@@ -6,7 +6,7 @@ Pure (no I/O) so its overflow and retry rules are unit-testable.  Why these rule
 * When full, the *oldest* row is dropped: during a long outage the rows kept are the
   newest, and the drop is counted so the loss is visible in ``/metrics``.
 * A failed flush puts its rows back at the front, in their original order, so the next
-  flush retries them first; inserts are idempotent per ``request_id``, so a flush whose
+  flush retries them first; inserts are idempotent per ``prediction_id``, so a flush whose
   commit succeeded but whose acknowledgement was lost does not duplicate rows.
 """
 

@@ -41,6 +41,12 @@ class LogStatsCollector(Collector):
         )
         written.add_metric([], stats.get("written", 0))
         yield written
+        duplicates = CounterMetricFamily(
+            "prediction_log_duplicates_skipped",
+            "Rows not written because their prediction_id was already stored (retried flush)",
+        )
+        duplicates.add_metric([], stats.get("duplicates_skipped", 0))
+        yield duplicates
         failures = CounterMetricFamily(
             "prediction_log_flush_failures", "Flushes that failed (database unreachable)"
         )

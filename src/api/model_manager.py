@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from config.settings import get_settings
 from src.api.metrics import ServiceMetrics
 from src.data import repository as repo
 from src.data.database import session_scope
@@ -166,7 +167,12 @@ class ModelManager:
             served = self.current.version if self.current else None
             try:
                 with session_scope(self._engine()) as session:
-                    row = repo.get_active_model(session, with_artifact=False)
+                    line = repo.serving_line(session, preferred=get_settings().data_source)
+                    row = (
+                        repo.get_active_model(session, source=line, with_artifact=False)
+                        if line
+                        else None
+                    )
                     summary = _summary(row) if row is not None else None
             except Exception as exc:  # database unreachable or misconfigured
                 return self._poll_failed(exc, served)

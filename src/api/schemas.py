@@ -42,13 +42,20 @@ class Reason(BaseModel):
 
 
 class PredictionResult(BaseModel):
+    prediction_id: str = Field(
+        description="Server-generated key of this answer in loan_data.predictions; keep it to "
+        "join the outcome later."
+    )
     prediction: Literal[0, 1] = Field(
         description="1 = predicted default (probability >= threshold)"
     )
     probability: float
     model_version: str
     threshold: float
-    request_id: str
+    request_id: str = Field(
+        description="The caller's X-Request-ID (or a generated one): a correlation id, not "
+        "unique; every answer is logged under its own prediction_id."
+    )
     unseen_categories: list[str] = Field(
         description="Categorical features whose value the model never saw in training (scored "
         "with its 'unknown' embedding)."

@@ -1,75 +1,144 @@
 """Keyword-only data-access functions for the registry, performance and audit log.
 
-Everything that reads or writes ``model_metadata``, ``model_performance`` and
-``model_events`` goes through here, so the invariants (one active model, every
-change audited) live in one place.
+Everything that reads or writes ``model_metadata``, ``model_artifacts``,
+``model_performance`` and ``model_events`` goes through here, so the invariants (one
+active model per model line, every change audited) live in one place.  A model line is
+the source a model was trained on, like an MLflow registered model with its ``@champion``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session, selectinload
 
 from src.data.database import is_postgres, session_scope
-from src.data.tables import ModelEvent, ModelMetadata, ModelPerformance, ProcessedData, utcnow
+from src.data.tables import (
+    DataSource,
+    ModelArtifact,
+    ModelEvent,
+    ModelMetadata,
+    ModelPerformance,
+    ProcessedData,
+    utcnow,
+)
 from src.exceptions import ModelNotFoundError, PromotionError
 
-# Columns that are cheap to read: everything except the artifact bytes.
-_SUMMARY_COLUMNS = [c.name for c in ModelMetadata.__table__.columns if c.name != "artifact"]
+
+def _with_artifact(stmt: Any, with_artifact: bool) -> Any:
+    # Rows outlive their session (expire_on_commit=False), so the bytes are loaded eagerly.
+    return stmt.options(selectinload(ModelMetadata.artifact_record)) if with_artifact else stmt
 
 
-def _summary_options() -> Any:
-    return load_only(*(getattr(ModelMetadata, c) for c in _SUMMARY_COLUMNS))
+def get_active_model(
+    session: Session, *, source: str, with_artifact: bool = True
+) -> ModelMetadata | None:
+    """The champion of one model line (None if the line has no active model)."""
+    stmt = select(ModelMetadata).where(
+        ModelMetadata.is_active.is_(True), ModelMetadata.source == source
+    )
+    return session.scalars(_with_artifact(stmt, with_artifact)).one_or_none()
 
 
-def get_active_model(session: Session, *, with_artifact: bool = True) -> ModelMetadata | None:
-    stmt = select(ModelMetadata).where(ModelMetadata.is_active.is_(True))
-    if not with_artifact:
-        stmt = stmt.options(_summary_options())
+def get_active_version(session: Session, *, source: str) -> str | None:
+    stmt = select(ModelMetadata.model_version).where(
+        ModelMetadata.is_active.is_(True), ModelMetadata.source == source
+    )
     return session.scalars(stmt).one_or_none()
 
 
-def get_active_version(session: Session) -> str | None:
-    stmt = select(ModelMetadata.model_version).where(ModelMetadata.is_active.is_(True))
-    return session.scalars(stmt).one_or_none()
+def active_versions(session: Session) -> dict[str, str]:
+    """``{source: active version}`` for every model line that has a champion."""
+    rows = session.execute(
+        select(ModelMetadata.source, ModelMetadata.model_version).where(
+            ModelMetadata.is_active.is_(True)
+        )
+    ).all()
+    return {source: version for source, version in rows}
+
+
+def serving_line(session: Session, *, preferred: str) -> str | None:
+    """The line a single-line server serves: ``preferred`` if it has a champion, else the
+    only line that has one (so a laptop that collected one custom source just works)."""
+    lines = active_versions(session)
+    if preferred in lines:
+        return preferred
+    return next(iter(lines)) if len(lines) == 1 else None
+
+
+def known_sources(session: Session) -> list[str]:
+    """Every registered source (model line), oldest first."""
+    stmt = select(DataSource.name).order_by(DataSource.created_at, DataSource.name)
+    return list(session.scalars(stmt).all())
 
 
 def get_model(session: Session, *, version: str, with_artifact: bool = True) -> ModelMetadata:
     stmt = select(ModelMetadata).where(ModelMetadata.model_version == version)
-    if not with_artifact:
-        stmt = stmt.options(_summary_options())
-    model = session.scalars(stmt).one_or_none()
+    model = session.scalars(_with_artifact(stmt, with_artifact)).one_or_none()
     if model is None:
         raise ModelNotFoundError(f"no model with version {version!r} in loan_data.model_metadata")
     return model
 
 
 def list_models(session: Session, *, source: str | None = None) -> Sequence[ModelMetadata]:
-    stmt = select(ModelMetadata).options(_summary_options()).order_by(ModelMetadata.id)
+    stmt = select(ModelMetadata).order_by(ModelMetadata.id)
     if source is not None:
         stmt = stmt.where(ModelMetadata.source == source)
     return session.scalars(stmt).all()
 
 
-def newest_candidate(session: Session) -> ModelMetadata | None:
+def newest_candidate(session: Session, *, source: str) -> ModelMetadata | None:
     stmt = (
         select(ModelMetadata)
-        .where(ModelMetadata.status == "candidate")
+        .where(ModelMetadata.status == "candidate", ModelMetadata.source == source)
         .order_by(ModelMetadata.id.desc())
         .limit(1)
     )
-    return session.scalars(stmt).one_or_none()
+    return session.scalars(_with_artifact(stmt, True)).one_or_none()
 
 
 def next_model_version(session: Session) -> str:
-    """``v0001``, ``v0002`` ...: readable in psql; uniqueness is enforced by the table."""
+    """``v0001``, ``v0002`` ...: readable in psql, global across model lines.
+
+    Callers hold the registration lock (``register_model``); the unique constraint on
+    ``model_version`` stays the backstop.
+    """
     last = session.scalar(select(func.max(ModelMetadata.id))) or 0
     return f"v{last + 1:04d}"
+
+
+def register_model(
+    session: Session,
+    *,
+    fields: dict[str, Any],
+    build_artifact: Callable[[str], bytes],
+    event_detail: dict[str, Any],
+) -> ModelMetadata:
+    """Insert a candidate under a freshly allocated version, with its artifact and audit event.
+
+    The artifact embeds its own version, so ``build_artifact(version)`` runs under the
+    registration lock: two concurrent registrations can never pick the same version.
+    """
+    if is_postgres(session.get_bind()):
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('loan_data.register'))"))
+    version = next_model_version(session)
+    artifact = build_artifact(version)
+    digest = hashlib.sha256(artifact).hexdigest()
+    row = ModelMetadata(
+        model_version=version, artifact_sha256=digest, artifact_size=len(artifact), **fields
+    )
+    row.artifact_record = ModelArtifact(
+        model_version=version, artifact=artifact, sha256=digest, size=len(artifact)
+    )
+    session.add(row)
+    session.flush()
+    record_event(session, event="registered", model_version=version, detail=event_detail)
+    return row
 
 
 def max_trained_raw_id(session: Session, *, source: str) -> int:
@@ -121,33 +190,37 @@ def set_status(session: Session, *, version: str, status: str, reason: str) -> N
 def activate_model(engine: Engine, *, version: str, reason: str) -> str | None:
     """Make ``version`` the one active model in a single transaction.
 
-    Returns the version that was retired (or None).  On PostgreSQL an advisory
-    transaction lock serialises concurrent activations; the partial unique
-    index is the backstop that makes two active rows impossible regardless.
+    Only the champion of the target's own model line (source) is retired.  Returns the
+    version that was retired (or None).  On PostgreSQL an advisory transaction lock per
+    model line serialises concurrent activations; the partial unique index on ``source``
+    is the backstop that makes two active rows of one line impossible regardless.
     """
     try:
         with session_scope(engine) as session:
+            source = session.scalar(
+                select(ModelMetadata.source).where(ModelMetadata.model_version == version)
+            )
+            if source is None:
+                raise ModelNotFoundError(f"no model with version {version!r}")
             if is_postgres(engine):
                 session.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtext('loan_data.activate'))")
+                    text("SELECT pg_advisory_xact_lock(hashtext('loan_data.activate:' || :s))"),
+                    {"s": source},
                 )
             target = session.scalars(
                 select(ModelMetadata)
-                .options(_summary_options())
                 .where(ModelMetadata.model_version == version)
                 .with_for_update()
-            ).one_or_none()
-            if target is None:
-                raise ModelNotFoundError(f"no model with version {version!r}")
+            ).one()
             if target.is_active:
                 return None
             if target.status == "rejected":
                 raise PromotionError(f"model {version} was rejected: {target.status_reason}")
             now = utcnow()
-            previous = get_active_version(session)
+            previous = get_active_version(session, source=source)
             session.execute(
                 update(ModelMetadata)
-                .where(ModelMetadata.is_active.is_(True))
+                .where(ModelMetadata.is_active.is_(True), ModelMetadata.source == source)
                 .values(
                     is_active=False,
                     status="retired",
@@ -164,7 +237,7 @@ def activate_model(engine: Engine, *, version: str, reason: str) -> str | None:
                 session,
                 event="promoted",
                 model_version=version,
-                detail={"reason": reason, "replaced": previous},
+                detail={"reason": reason, "replaced": previous, "source": source},
             )
             return previous
     except IntegrityError as exc:

@@ -19,6 +19,7 @@ from src.data.processing import load_frame
 from src.data.tables import ModelMetadata
 from src.exceptions import ArtifactIntegrityError, InvalidInputError, PromotionError
 from src.models.metrics import classification_metrics
+from src.pipeline.model_lines import resolve_line
 from src.pipeline.scoring import predictor_for
 from src.pipeline.splits import test_mask
 
@@ -39,23 +40,37 @@ class DeployResult:
         return asdict(self)
 
 
-def deploy(*, model_version: str | None = None) -> DeployResult:
-    """Promote ``model_version`` (default: the newest candidate) if it passes the gate."""
+def deploy(*, model_version: str | None = None, source: str | None = None) -> DeployResult:
+    """Promote ``model_version`` (default: the line's newest candidate) if it passes the gate.
+
+    The gate compares only models of the same line (source), on that line's held-out rows.
+    """
     settings = get_settings()
     engine = get_engine()
+    line = None if model_version else resolve_line(source)
     with session_scope(engine) as session:
         candidate = (
             repo.get_model(session, version=model_version)
             if model_version
-            else repo.newest_candidate(session)
+            else repo.newest_candidate(session, source=line or "")
         )
         if candidate is None:
-            return DeployResult(promoted=False, model_version=None, reason="no candidate model")
+            return DeployResult(
+                promoted=False,
+                model_version=None,
+                reason=f"nothing to deploy: model line {line!r} has no candidate "
+                "(train one first with `loan-default train`)",
+            )
+        if source and candidate.source != source:
+            raise PromotionError(
+                f"model {candidate.model_version} belongs to model line "
+                f"{candidate.source!r}, not {source!r}"
+            )
         if candidate.is_active:
             return DeployResult(
                 promoted=False,
                 model_version=candidate.model_version,
-                reason="already the active model",
+                reason=f"already the active model of line {candidate.source!r}; nothing to do",
             )
         if candidate.status == "rejected":  # re-running a deploy task is safe
             return DeployResult(
@@ -68,15 +83,16 @@ def deploy(*, model_version: str | None = None) -> DeployResult:
                 f"model {candidate.model_version} has status {candidate.status!r}; "
                 "only candidates can be deployed"
             )
-        champion = repo.get_active_model(session)
+        champion = repo.get_active_model(session, source=candidate.source)
     version = candidate.model_version
     try:
         challenger = predictor_for(candidate)
     except ArtifactIntegrityError as exc:
         return _reject(version, f"artifact failed verification: {exc}", champion=None)
     if champion is None:
-        repo.activate_model(engine, version=version, reason="no model was active")
-        return DeployResult(promoted=True, model_version=version, reason="no model was active")
+        reason = f"model line {candidate.source!r} had no active model"
+        repo.activate_model(engine, version=version, reason=reason)
+        return DeployResult(promoted=True, model_version=version, reason=reason)
 
     metric, margin = settings.promotion_metric, settings.promotion_min_delta
     frame = load_frame(

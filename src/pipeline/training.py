@@ -13,15 +13,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from config.settings import get_settings
 from src.data import repository as repo
 from src.data.database import get_engine, session_scope
 from src.data.processing import get_source_schema, load_frame
-from src.data.tables import ModelMetadata, TrainingRun
+from src.data.tables import TrainingRun
 from src.exceptions import LoanDefaultError, NoDataError
-from src.models.artifact import ModelBundle, serialize_bundle, sha256_hex
-from src.models.metrics import best_f1_threshold, classification_metrics
+from src.models.artifact import ModelBundle, serialize_bundle
+from src.models.metrics import METRIC_NAMES, best_f1_threshold, classification_metrics
 from src.models.preprocessing import Preprocessor
 from src.models.training import (
     TrainingConfig,
@@ -31,6 +32,7 @@ from src.models.training import (
     pretrain,
     set_seed,
 )
+from src.pipeline.model_lines import resolve_line
 from src.pipeline.splits import Splits
 from src.pipeline.training_runs import (
     data_hash,
@@ -65,8 +67,7 @@ class TrainResult:
 def prepare_training(*, source: str | None = None) -> int:
     """Freeze the data snapshot and config for a new run; returns the run id."""
     settings = get_settings()
-    source = source or settings.data_source
-    get_source_schema(source=source)  # fails early, with a clear message, for unknown sources
+    source = resolve_line(source)
     frame = load_frame(source=source)
     if len(frame.labels) == 0:
         raise NoDataError(f"no processed rows for source {source!r}; run `loan-default collect`")
@@ -150,13 +151,37 @@ def evaluate_stage(*, run_id: int) -> int:
 
 
 def register_stage(*, run_id: int) -> str:
-    """Register the run's model as a candidate (active at once if no model is active)."""
+    """Register the run's model as a candidate (active at once if its line has no champion)."""
     engine = get_engine()
     with session_scope(engine) as session:
         source = session.scalar(select(TrainingRun.source).where(TrainingRun.id == run_id))
     if source is None:
         raise LoanDefaultError(f"training run {run_id} does not exist")
     schema = get_source_schema(source=source)
+    for attempt in range(1, _REGISTER_ATTEMPTS + 1):
+        try:
+            version = _register_once(engine, run_id=run_id, schema=schema)
+            break
+        except IntegrityError as exc:  # a concurrent registration took the version (SQLite)
+            if attempt == _REGISTER_ATTEMPTS:
+                raise LoanDefaultError(
+                    f"could not allocate a model version for run {run_id} after "
+                    f"{attempt} attempts: {exc.orig}"
+                ) from exc
+            logger.warning("version taken by a concurrent registration; retrying (%d)", attempt)
+    with session_scope(engine) as session:
+        has_active = repo.get_active_version(session, source=source) is not None
+    if not has_active:
+        repo.activate_model(
+            engine, version=version, reason=f"first model of line {source!r}: none was active"
+        )
+    return version
+
+
+_REGISTER_ATTEMPTS = 5
+
+
+def _register_once(engine: Any, *, run_id: int, schema: Any) -> str:
     with session_scope(engine) as session:
         run = session.get(TrainingRun, run_id)
         assert run is not None
@@ -164,43 +189,29 @@ def register_stage(*, run_id: int) -> str:
             return run.model_version
         require_stage(run, "evaluated")
         bundle = load_state(run)
-        version = repo.next_model_version(session)
-        bundle = replace(bundle, metadata=bundle.metadata | {"model_version": version})
-        artifact = serialize_bundle(bundle)
         metrics = run.metrics or {}
-        session.add(
-            ModelMetadata(
-                model_version=version,
-                source=run.source,
-                training_run_id=run.id,
-                training_config=run.config,
-                feature_schema=schema.to_dict(),
-                data_snapshot=run.data_snapshot,
-                threshold=bundle.threshold,
-                artifact=artifact,
-                artifact_sha256=sha256_hex(artifact),
-                artifact_size=len(artifact),
-                status="candidate",
-                is_active=False,
-                status_reason="awaiting deployment gate",
-                **{
-                    k: float(metrics[k])
-                    for k in ("f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc")
-                },
-            )
-        )
-        repo.record_event(
+        row = repo.register_model(
             session,
-            event="registered",
-            model_version=version,
-            detail={"run_id": run.id, "metrics": metrics},
+            fields={
+                "source": run.source,
+                "training_run_id": run.id,
+                "training_config": run.config,
+                "feature_schema": schema.to_dict(),
+                "data_snapshot": run.data_snapshot,
+                "threshold": bundle.threshold,
+                "status": "candidate",
+                "is_active": False,
+                "status_reason": "awaiting deployment gate",
+                **{k: float(metrics[k]) for k in METRIC_NAMES},
+            },
+            build_artifact=lambda version: serialize_bundle(
+                replace(bundle, metadata=bundle.metadata | {"model_version": version})
+            ),
+            event_detail={"run_id": run.id, "metrics": metrics, "source": run.source},
         )
-        run.stage, run.model_version, run.state = "registered", version, None
+        run.stage, run.model_version, run.state = "registered", row.model_version, None
+        version = row.model_version
     logger.info("registered %s from run %d", version, run_id)
-    with session_scope(engine) as session:
-        has_active = repo.get_active_version(session) is not None
-    if not has_active:
-        repo.activate_model(engine, version=version, reason="first model: no model was active")
     return version
 
 
@@ -213,10 +224,7 @@ def train(*, source: str | None = None, progress: bool = True) -> TrainResult:
     version = register_stage(run_id=run_id)
     with session_scope() as session:
         model = repo.get_model(session, version=version, with_artifact=False)
-        metrics = {
-            k: getattr(model, k)
-            for k in ("f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc")
-        }
+        metrics = {k: getattr(model, k) for k in METRIC_NAMES}
         return TrainResult(
             run_id=run_id,
             model_version=version,

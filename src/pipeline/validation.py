@@ -20,6 +20,7 @@ from src.data.database import session_scope
 from src.data.processing import load_frame
 from src.data.tables import utcnow
 from src.models.metrics import classification_metrics
+from src.pipeline.model_lines import resolve_line
 from src.pipeline.scoring import predictor_for
 
 logger = logging.getLogger(__name__)
@@ -52,9 +53,9 @@ def validate(
     sample_threshold = (
         settings.retraining_sample_threshold if sample_threshold is None else sample_threshold
     )
+    source = resolve_line(source)
     with session_scope() as session:
-        active = repo.get_active_model(session)
-        source = source or (active.source if active else settings.data_source)
+        active = repo.get_active_model(session, source=source)
         metrics: dict[str, float] | None = None
         n_samples = n_positive = 0
         first_id = last_id = None

@@ -78,7 +78,7 @@ def active_predictor(database_url: str) -> Any:
     from src.pipeline.scoring import predictor_for
 
     with session_scope(get_engine(database_url)) as session:
-        row = repo.get_active_model(session)
+        row = repo.get_active_model(session, source=SOURCE)
         assert row is not None, "no active model"
         return predictor_for(row)
 

@@ -106,6 +106,7 @@ def copy_model(
             for c in ModelMetadata.__table__.columns
             if c.name not in _MODEL_COPY_SKIP
         }
+        values["artifact"] = row.artifact
     with session_scope(get_engine(target_url)) as session:
         session.add(
             ModelMetadata(

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from src.data.database import get_engine, session_scope
 from src.data.feature_schema import FeatureSchema
-from src.data.tables import ModelMetadata
+from src.data.tables import ModelArtifact
 from src.pipeline.deployment import deploy
 from tests.e2e.helpers import metric_value, pipeline_env, real_requests
 from tests.e2e.server import SERVER_ENV, running_server, wait_until
@@ -35,13 +35,13 @@ def corrupt(url: str, version: str) -> None:
     """Flip bytes in the middle of the stored artifact; the recorded sha256 stays."""
     with session_scope(get_engine(url)) as session:
         artifact = session.scalars(
-            select(ModelMetadata.artifact).where(ModelMetadata.model_version == version)
+            select(ModelArtifact.artifact).where(ModelArtifact.model_version == version)
         ).one()
         blob = bytearray(artifact)
         blob[len(blob) // 2 : len(blob) // 2 + 16] = bytes(16)
         session.execute(
-            update(ModelMetadata)
-            .where(ModelMetadata.model_version == version)
+            update(ModelArtifact)
+            .where(ModelArtifact.model_version == version)
             .values(artifact=bytes(blob))
         )
 

@@ -67,7 +67,7 @@ def kill_training_at(url: str, stage: str) -> int:
 def assert_active_model_is_whole(url: str, version: str) -> None:
     """The active model is ``version`` and its artifact loads and verifies (sha256)."""
     with session_scope(get_engine(url)) as session:
-        active = repo.get_active_model(session)
+        active = repo.get_active_model(session, source="lending_club")
         assert active is not None and active.model_version == version
         assert hashlib.sha256(active.artifact).hexdigest() == active.artifact_sha256
         predictor_for(active)  # raises ArtifactIntegrityError if not whole

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from src.data import repository as repo
 from src.data.database import session_scope
-from src.data.tables import ModelEvent, ModelMetadata, ModelPerformance
+from src.data.tables import ModelArtifact, ModelEvent, ModelPerformance
 from src.exceptions import ArtifactIntegrityError
 from src.pipeline.deployment import activate, deploy
 from src.pipeline.scoring import predictor_for
@@ -86,8 +86,8 @@ def test_tampered_artifact_is_refused(fast_db):
         tampered = bytearray(model.artifact)
         tampered[len(tampered) // 2] ^= 0xFF
         session.execute(
-            update(ModelMetadata)
-            .where(ModelMetadata.model_version == first.model_version)
+            update(ModelArtifact)
+            .where(ModelArtifact.model_version == first.model_version)
             .values(artifact=bytes(tampered))
         )
     with session_scope() as session:
@@ -102,8 +102,8 @@ def test_tampered_artifact_is_refused(fast_db):
     second = train(progress=False)
     with session_scope() as session:
         session.execute(
-            update(ModelMetadata)
-            .where(ModelMetadata.model_version == second.model_version)
+            update(ModelArtifact)
+            .where(ModelArtifact.model_version == second.model_version)
             .values(artifact=b"not a safetensors file")
         )
     with pytest.raises(ArtifactIntegrityError):

@@ -17,6 +17,7 @@ def test_predict_response_shape_and_request_id(client: TestClient, services: Ser
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {
+        "prediction_id",
         "prediction",
         "probability",
         "model_version",

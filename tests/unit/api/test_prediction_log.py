@@ -23,6 +23,7 @@ def sqlite_engine(tmp_path: Path) -> Engine:
 
 def row(request_id: str, **overrides: object) -> dict[str, object]:
     values: dict[str, object] = {
+        "prediction_id": f"pid-{request_id}",
         "request_id": request_id,
         "model_version": "v0001",
         "features": {"a": 1.0},
@@ -44,10 +45,33 @@ def count(engine: Engine) -> int:
         return int(conn.scalar(select(func.count()).select_from(Prediction)) or 0)
 
 
-def test_insert_is_idempotent_per_request_id(sqlite_engine: Engine) -> None:
-    insert_ignoring_duplicates(sqlite_engine, [row("a"), row("b")])
-    insert_ignoring_duplicates(sqlite_engine, [row("b"), row("c")])  # a retried flush
+def test_insert_is_idempotent_per_prediction_id(sqlite_engine: Engine) -> None:
+    assert insert_ignoring_duplicates(sqlite_engine, [row("a"), row("b")]) == 2
+    # a flush retried after its commit landed: "b" is the same answer, stored once
+    assert insert_ignoring_duplicates(sqlite_engine, [row("b"), row("c")]) == 1
     assert stored_ids(sqlite_engine) == ["a", "b", "c"]
+
+
+def test_a_reused_client_request_id_is_logged_for_every_answer(sqlite_engine: Engine) -> None:
+    """Two answers that share a client X-Request-ID are two log rows, and counted as such."""
+    writer = PredictionLogWriter(engine=lambda: sqlite_engine, capacity=10, flush_seconds=0.05)
+    writer.submit([row("same", prediction_id="p1"), row("same", prediction_id="p2")])
+    writer.submit([row("zz-1", prediction_id="p3")])
+    assert writer.flush_once()
+    assert stored_ids(sqlite_engine) == ["same", "same", "zz-1"]
+    assert writer.stats()["written"] == 3
+    assert writer.stats()["duplicates_skipped"] == 0
+
+
+def test_counters_tell_skipped_duplicates_from_writes(sqlite_engine: Engine) -> None:
+    writer = PredictionLogWriter(engine=lambda: sqlite_engine, capacity=10, flush_seconds=0.05)
+    writer.submit([row("a"), row("b")])
+    assert writer.flush_once()
+    writer.submit([row("b")])  # the same prediction_id again: a retried flush
+    assert writer.flush_once()
+    assert writer.stats()["written"] == 2
+    assert writer.stats()["duplicates_skipped"] == 1
+    assert count(sqlite_engine) == 2
 
 
 class FlakyEngine:
@@ -78,6 +102,7 @@ def test_rows_wait_while_down_and_land_when_back(sqlite_engine: Engine) -> None:
         "dropped_overflow": 0,
         "dropped_rejected": 0,
         "written": 5,
+        "duplicates_skipped": 0,
         "flush_failures": 1,
     }
 
