@@ -9,8 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -82,13 +83,56 @@ class Settings(BaseSettings):
     def _non_empty_url(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("DATABASE_URL must not be empty")
-        return value.strip()
+        return quote_password(value.strip())
+
+    @model_validator(mode="after")
+    def _consistent_model_shape(self) -> Settings:
+        # Checked here, not by an assert deep in the model: a run must not be created first.
+        if self.d_model % self.nhead:
+            raise ValueError(
+                f"D_MODEL ({self.d_model}) must be divisible by NHEAD ({self.nhead}); "
+                f"e.g. NHEAD in {[h for h in range(1, self.d_model + 1) if self.d_model % h == 0]}"
+            )
+        return self
+
+
+def quote_password(url: str) -> str:
+    """Percent-encode a password that holds an unencoded ``@`` (or ``:``) in a database URL.
+
+    ``postgresql://u:p@ss@host/db`` is otherwise parsed with host ``ss@host``: the connection
+    fails and the error message prints part of the password.  The LAST ``@`` before the path
+    separates the credentials from the host, which is what the user meant.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if authority.count("@") < 2:
+        return url
+    credentials, _, host = authority.rpartition("@")
+    user, colon, password = credentials.partition(":")
+    if not colon:
+        return url
+    encoded = quote(password, safe="")
+    return f"{scheme}://{user}:{encoded}@{host}{slash}{path}"
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Cached so the whole process shares one object; tests call ``cache_clear``."""
+    """Cached so the whole process shares one object; tests call ``cache_clear``.
+
+    Read lazily (no module-level instance): an invalid setting then surfaces where the CLI,
+    the API or a task can report it in one line, not as a traceback at import time.
+    """
     return Settings()
 
 
-settings = get_settings()
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line per invalid setting, named as the user wrote it (the environment variable)."""
+    parts = []
+    for error in exc.errors():
+        name = ".".join(str(p) for p in error.get("loc", ())).upper() or "settings"
+        given = error.get("input")
+        shown = f" (got {given!r})" if isinstance(given, (str, int, float)) else ""
+        parts.append(f"{name}: {error.get('msg', 'invalid')}{shown}")
+    return "invalid settings: " + "; ".join(parts)

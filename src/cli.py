@@ -11,10 +11,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
-from config.settings import get_settings
+from config.settings import describe_settings_error, get_settings
 from src.cli_commands import COMMANDS
 from src.exceptions import LoanDefaultError
 from src.utils.logging import configure_logging, redact
@@ -48,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="pretrain, fine-tune, evaluate and register a model")
     train.add_argument("--source", help="source to train on (default: DATA_SOURCE)")
     train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    train.add_argument(
+        "--resume", type=int, metavar="RUN_ID", help="finish an interrupted run (see `runs`)"
+    )
+    runs = sub.add_parser("runs", help="list training runs (resume one with train --resume)")
+    runs.add_argument("--unfinished", action="store_true", help="only runs not yet registered")
+    runs.add_argument("--json", action="store_true", help="machine-readable output")
 
     validate = sub.add_parser("validate", help="score the active model on new labelled rows")
     validate.add_argument("--source")
@@ -90,24 +97,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level or get_settings().log_level)
     try:
+        configure_logging(args.log_level or get_settings().log_level)
         return int(COMMANDS[args.command](args) or 0)
+    except ValidationError as exc:  # an invalid setting (env or .env), named by its variable
+        errors.print(f"[bold red]error:[/] {redact(describe_settings_error(exc))}", highlight=False)
     except LoanDefaultError as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
-    except OperationalError as exc:
-        errors.print(
-            f"[bold red]error:[/] database unreachable: {redact(str(exc.orig))}".strip(),
-            highlight=False,
-        )
+    except (OperationalError, ProgrammingError) as exc:
+        errors.print(f"[bold red]error:[/] {_database_error(exc)}", highlight=False)
     except SQLAlchemyError as exc:
         errors.print(
             f"[bold red]error:[/] database error: {redact(str(exc)).splitlines()[0]}",
             highlight=False,
         )
-    except (FileNotFoundError, IsADirectoryError, PermissionError, ValueError) as exc:
+    except OSError as exc:  # MODEL_PATH a file, a missing input, no permission ...
+        where = f" ({exc.filename})" if exc.filename else ""
+        errors.print(
+            f"[bold red]error:[/] {exc.strerror or type(exc).__name__}{where}", highlight=False
+        )
+    except ValueError as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
     return 2
+
+
+def _database_error(exc: OperationalError | ProgrammingError) -> str:
+    """A missing loan_data table means the schema was never created: say how to create it."""
+    detail = " ".join(line.strip() for line in redact(str(exc.orig or exc)).splitlines()).strip()
+    missing = ("does not exist" in detail and "loan_data" in detail) or "no such table" in detail
+    if missing:
+        return f"the database has no loan_data schema yet ({detail}): run `loan-default init-db`"
+    if isinstance(exc, OperationalError):
+        return f"database unreachable: {detail}"
+    return f"database error: {detail}"
 
 
 if __name__ == "__main__":

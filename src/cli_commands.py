@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -65,9 +66,16 @@ def _collect(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from src.pipeline.training import train
+    from src.pipeline.training import resume, train
 
-    result = train(source=args.source, progress=not args.no_progress)
+    if args.resume is not None and args.source:
+        raise ValueError("--resume continues an existing run; it takes no --source")
+    progress = not args.no_progress
+    result = (
+        resume(run_id=args.resume, progress=progress)
+        if args.resume is not None
+        else train(source=args.source, progress=progress)
+    )
     table = Table(
         title=f"model {result.model_version} — held-out test metrics (positive class = default)"
     )
@@ -77,6 +85,30 @@ def _train(args: argparse.Namespace) -> None:
     console.print(table)
     state = "active" if result.activated else "candidate (run `loan-default deploy`)"
     console.print(f"registered {result.model_version} as {state}")
+
+
+def _runs(args: argparse.Namespace) -> None:
+    from src.pipeline.training_runs import list_runs
+
+    rows = list_runs(unfinished_only=args.unfinished)
+    if args.json:
+        emit_json([r | {"updated_at": r["updated_at"].isoformat()} for r in rows])
+        return
+    table = Table(title="training runs (newest first)")
+    for key in ("run", "source", "stage", "model", "updated", "error"):
+        table.add_column(key)
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["source"],
+            r["stage"],
+            r["model_version"] or "-",
+            r["updated_at"].strftime("%Y-%m-%d %H:%M"),
+            (r["error"] or "")[:80],
+        )
+    console.print(table)
+    if any(r["stage"] != "registered" for r in rows):
+        console.print("finish a run with `loan-default train --resume RUN_ID`")
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -108,8 +140,13 @@ def _deploy(args: argparse.Namespace) -> None:
     from src.pipeline.deployment import deploy
 
     result = deploy(model_version=args.model_version, source=args.source)
+    if result.model_version is None:
+        console.print(result.reason, highlight=False)
+        return
     verdict = "promoted" if result.promoted else "not promoted"
-    console.print(f"{result.model_version or '-'}: {verdict} — {result.reason}", highlight=False)
+    if result.reason.startswith("already the champion"):
+        verdict = "unchanged"
+    console.print(f"{result.model_version}: {verdict} — {result.reason}", highlight=False)
 
 
 def _activate(args: argparse.Namespace) -> None:
@@ -168,7 +205,15 @@ def _export(args: argparse.Namespace) -> None:
         predictor_for(model)  # never export bytes that fail verification
         version, artifact, digest = model.model_version, model.artifact, model.artifact_sha256
     directory = get_settings().model_path
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        from src.exceptions import ConfigurationError
+
+        raise ConfigurationError(
+            f"MODEL_PATH={directory}: expected a directory (or a path where one can be "
+            "created), but it or one of its parents is a file"
+        ) from None
     path = directory / f"{version}.safetensors"
     path.write_bytes(artifact)
     console.print(f"{path}  sha256 {digest}", highlight=False)
@@ -199,7 +244,7 @@ def _predict(args: argparse.Namespace) -> None:
     from src.pipeline.prediction import request_to_record
     from src.pipeline.scoring import predictor_for
 
-    payload = json.loads(args.json_file.read_text())
+    payload = _read_request_json(args.json_file)
     requests = payload if isinstance(payload, list) else [payload]
     line = resolve_line(args.source)
     with session_scope() as session:
@@ -231,6 +276,18 @@ def _predict(args: argparse.Namespace) -> None:
     emit_json(out if isinstance(payload, list) else out[0])
 
 
+def _read_request_json(path: Path) -> Any:
+    """Parse the request file; a malformed or absurdly nested one is a one-line user error."""
+    from src.exceptions import InvalidInputError
+
+    try:
+        return json.loads(path.read_text())
+    except RecursionError:
+        raise InvalidInputError(str(path), "JSON nested too deeply to be a request") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(str(path), f"not valid JSON ({exc})") from None
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -247,6 +304,7 @@ COMMANDS = {
     "init-db": _init_db,
     "collect": _collect,
     "train": _train,
+    "runs": _runs,
     "validate": _validate,
     "deploy": _deploy,
     "export": _export,

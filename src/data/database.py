@@ -27,8 +27,14 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password masked, for logs and error messages."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The URL with its password masked, for logs and error messages.
+
+    Not ``make_url(...).render_as_string(hide_password=True)``: that misses a password in the
+    query string and, for an unencoded ``@`` in the password, prints the part after it.
+    """
+    from src.utils.logging import redact
+
+    return redact(url)
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -125,8 +131,8 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
-def init_db(engine: Engine | None = None) -> str:
-    """Create the schema and bring it to the newest migration; returns the revision."""
+def init_db(engine: Engine | None = None, *, revision: str = "head") -> str:
+    """Create the schema and bring it to ``revision`` (the newest); returns the revision."""
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -139,7 +145,7 @@ def init_db(engine: Engine | None = None) -> str:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
     with engine.connect() as conn:
         revision = MigrationContext.configure(
             conn, opts={"version_table_schema": _version_schema(engine)}
@@ -149,8 +155,8 @@ def init_db(engine: Engine | None = None) -> str:
 
 
 @contextmanager
-def throwaway_database(admin_url: str, *, prefix: str) -> Iterator[str]:
-    """A new, migrated PostgreSQL database on ``admin_url``'s server; dropped on exit.
+def throwaway_database(admin_url: str, *, prefix: str, migrate: bool = True) -> Iterator[str]:
+    """A new (migrated, unless ``migrate=False``) PostgreSQL database; dropped on exit.
 
     For tests, benchmarks and smoke runs that must never share rows with anything else.
     """
@@ -161,7 +167,8 @@ def throwaway_database(admin_url: str, *, prefix: str) -> Iterator[str]:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
         try:
-            init_db(get_engine(url))
+            if migrate:
+                init_db(get_engine(url))
             yield url
         finally:
             forget_engine(url)

@@ -70,7 +70,8 @@ def deploy(*, model_version: str | None = None, source: str | None = None) -> De
             return DeployResult(
                 promoted=False,
                 model_version=candidate.model_version,
-                reason=f"already the active model of line {candidate.source!r}; nothing to do",
+                reason=f"already the champion of line {candidate.source!r} "
+                f"({candidate.status_reason or 'activated earlier'}); nothing to deploy",
             )
         if candidate.status == "rejected":  # re-running a deploy task is safe
             return DeployResult(

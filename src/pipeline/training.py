@@ -217,7 +217,15 @@ def _register_once(engine: Any, *, run_id: int, schema: Any) -> str:
 
 def train(*, source: str | None = None, progress: bool = True) -> TrainResult:
     """All stages in one process (the CLI path); the DAG runs them as separate tasks."""
-    run_id = prepare_training(source=source)
+    return resume(run_id=prepare_training(source=source), progress=progress)
+
+
+def resume(*, run_id: int, progress: bool = True) -> TrainResult:
+    """Run the stages a run still lacks; each stage skips itself when already done.
+
+    This is how a run interrupted anywhere (a killed worker, a lost registration race)
+    is finished from the CLI: ``loan-default train --resume RUN_ID``.
+    """
     pretrain_stage(run_id=run_id, progress=progress)
     finetune_stage(run_id=run_id, progress=progress)
     evaluate_stage(run_id=run_id)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from sqlalchemy import select
 
 from src.data.database import session_scope
 from src.data.processing import LabelledFrame, load_frame
@@ -63,6 +64,23 @@ def run_stage(
         stored.stage, stored.error = produces, None
     logger.info("run %d: %s", run_id, produces)
     return run_id
+
+
+def list_runs(*, unfinished_only: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+    """Newest runs first, as plain rows (no state bytes), for ``loan-default runs``."""
+    columns = (
+        TrainingRun.id,
+        TrainingRun.source,
+        TrainingRun.stage,
+        TrainingRun.model_version,
+        TrainingRun.error,
+        TrainingRun.updated_at,
+    )
+    query = select(*columns).order_by(TrainingRun.id.desc()).limit(limit)
+    if unfinished_only:
+        query = query.where(TrainingRun.stage != "registered")
+    with session_scope() as session:
+        return [dict(row._mapping) for row in session.execute(query)]
 
 
 def require_stage(run: TrainingRun, needed: str) -> None:

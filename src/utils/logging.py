@@ -9,12 +9,22 @@ from __future__ import annotations
 import logging
 import re
 
+# ``scheme://user:password@host``: greedy up to the LAST ``@`` before the host, so a password
+# that itself holds an unencoded ``@`` is masked whole, not just up to its first ``@``.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]+):(?P<pw>[^\s/]+)@")
+# ``?password=...`` / ``&password=...`` in a URL query and ``password=...`` in a libpq
+# keyword string (psycopg accepts both forms, so both reach our logs and messages).
+_KEYWORD_PASSWORD = re.compile(
+    r"(?P<key>(?<![A-Za-z0-9_])(?:password|passwd|pwd|sslpassword)\s*=\s*)"
+    r"(?P<pw>'(?:[^'\\]|\\.)*'|[^\s&;'\"]+)",
+    re.IGNORECASE,
+)
 
 
 def redact(message: str) -> str:
-    """Replace the password part of every ``scheme://user:password@`` in ``message``."""
-    return _URL_PASSWORD.sub(r"\g<scheme>:***@", message)
+    """Mask every password form a database URL or DSN can carry in ``message``."""
+    masked = _URL_PASSWORD.sub(r"\g<scheme>:***@", message)
+    return _KEYWORD_PASSWORD.sub(r"\g<key>***", masked)
 
 
 class RedactingFilter(logging.Filter):
