@@ -18,10 +18,12 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from config.settings import quote_password
 from src.data.database import redact_url
 from src.data.validation import MAX_KEY_LENGTH, row_keys
 from src.data.values import label_texts, plain_value, received_values
 from src.exceptions import DataSourceError
+from src.utils.logging import redact
 
 __all__ = [
     "BUNDLED",
@@ -211,13 +213,14 @@ def _read(spec: SourceSpec) -> pd.DataFrame:
     # A private engine: the shared one may carry settings (e.g. SQLite pragmas) meant for us.
     engine = None
     try:
-        engine = create_engine(spec.sql_url)
+        engine = create_engine(quote_password(spec.sql_url))
         with engine.connect() as conn:
             return pd.read_sql_query(text(spec.location), conn)
     except (SQLAlchemyError, pd.errors.DatabaseError) as exc:
         cause = exc if isinstance(exc, SQLAlchemyError) else (exc.__cause__ or exc)
         detail = str(getattr(cause, "orig", None) or cause).splitlines()[0]
-        raise DataSourceError(f"query failed on {redact_url(spec.sql_url)}: {detail}") from exc
+        where = redact_url(spec.sql_url)
+        raise DataSourceError(f"query failed on {where}: {redact(detail)}") from exc
     finally:
         if engine is not None:
             engine.dispose()

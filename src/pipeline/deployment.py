@@ -21,7 +21,7 @@ from src.exceptions import ArtifactIntegrityError, InvalidInputError, PromotionE
 from src.models.metrics import classification_metrics
 from src.pipeline.model_lines import resolve_line
 from src.pipeline.scoring import predictor_for
-from src.pipeline.splits import test_mask
+from src.pipeline.splits import unseen_by_both
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +99,8 @@ def deploy(*, model_version: str | None = None, source: str | None = None) -> De
     frame = load_frame(
         source=candidate.source, max_raw_id=int(candidate.data_snapshot["max_raw_id"])
     )
-    frame = frame.subset(
-        test_mask(
-            frame, source=candidate.source, test_fraction=candidate.data_snapshot["test_fraction"]
-        )
-    )
+    snapshots = (candidate.data_snapshot, champion.data_snapshot)
+    frame = frame.subset(unseen_by_both(frame, source=candidate.source, snapshots=snapshots))
     challenger_score = _score(
         candidate, challenger.predict_proba(frame.features), frame.labels, metric
     )

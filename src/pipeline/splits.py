@@ -9,6 +9,7 @@ seeded sample of the remaining rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -41,6 +42,22 @@ def test_mask(frame: LabelledFrame, *, source: str, test_fraction: float) -> np.
         [is_test_row(source, key, test_fraction=test_fraction) for key in frame.row_keys],
         dtype=bool,
     )
+
+
+def unseen_by_both(
+    frame: LabelledFrame, *, source: str, snapshots: tuple[dict[str, Any], dict[str, Any]]
+) -> np.ndarray:
+    """Rows that neither of two models of one line trained (or tuned) on.
+
+    A row is unseen by a model when it was in that model's test split or arrived after the
+    model's snapshot (``raw_id > max_raw_id``).  Two models trained with different
+    ``test_fraction`` values therefore get the intersection, never the other's training rows.
+    """
+    unseen = np.ones(len(frame.labels), dtype=bool)
+    for snapshot in snapshots:
+        held_out = test_mask(frame, source=source, test_fraction=float(snapshot["test_fraction"]))
+        unseen &= held_out | (frame.raw_ids > int(snapshot["max_raw_id"]))
+    return unseen
 
 
 def make_splits(

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from config.settings import Settings
+from config.settings import Settings, describe_settings_error, quote_password
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -46,3 +46,57 @@ def test_invalid_values_name_the_setting(monkeypatch):
     monkeypatch.setenv("F1_SCORE_THRESHOLD", "1.5")
     with pytest.raises(ValidationError, match="f1_score_threshold"):
         Settings(_env_file=None)
+
+
+def test_an_unencoded_at_sign_in_the_password_is_percent_encoded(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@ss@db:5432/loans")
+    url = Settings(_env_file=None).database_url
+    assert url == "postgresql://u:p%40ss@db:5432/loans"
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    assert (parsed.password, parsed.host, parsed.database) == ("p@ss", "db", "loans")
+
+
+def test_quote_password_leaves_ordinary_urls_alone():
+    for url in (
+        "sqlite:///./data/x.db",
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        "postgresql://u:already%40encoded@h/db",
+    ):
+        assert quote_password(url) == url
+
+
+def test_d_model_must_be_divisible_by_nhead_before_any_work(monkeypatch):
+    monkeypatch.setenv("NHEAD", "3")
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None)
+    message = describe_settings_error(caught.value)
+    assert "D_MODEL (32) must be divisible by NHEAD (3)" in message
+    assert "[1, 2, 4, 8, 16, 32]" in message  # says what would work
+
+
+def test_settings_errors_are_one_line_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("PATIENCE", "abc")
+    monkeypatch.setenv("DROPOUT_RATE", "2")
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None)
+    message = describe_settings_error(caught.value)
+    assert "\n" not in message
+    assert message.startswith("invalid settings: ")
+    assert "PATIENCE: " in message and "(got 'abc')" in message
+    assert "DROPOUT_RATE: " in message
+
+
+def test_importing_the_settings_module_reads_nothing():
+    """An invalid environment must not break imports (the CLI reports it in one line)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "import config.settings as s, src.cli; assert not hasattr(s, 'settings')"
+    env = os.environ | {"PATIENCE": "abc"}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
