@@ -33,6 +33,10 @@ from tests.faults.helpers import cli_env, copy_model, run_cli
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 PASSWORD = f"pw-{secrets.token_hex(12)}"  # distinctive: any occurrence in output is a leak
+# A second role whose password holds unencoded ``@``: a URL parser that splits at the first
+# ``@`` takes the tail for the host and prints it in "could not translate host name".
+AT_TAIL = f"at-{secrets.token_hex(8)}"
+AT_PASSWORD = f"p@{AT_TAIL}@q"
 DEFAULTS = {"ADMIN_API_KEY": "", "PREDICT_API_KEY": "", "CORS_ORIGINS": "[]"}
 
 
@@ -42,6 +46,10 @@ class PasswordDatabase:
     url: str  # with the right password
     wrong_url: str
     unreachable_url: str
+    query_url: str  # the right password as ``?password=`` (libpq and psycopg accept it)
+    wrong_query_url: str
+    at_url: str  # role ``atuser``, password with unencoded ``@`` written as-is
+    wrong_at_url: str
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +62,7 @@ def password_db(template_url: str) -> Iterator[PasswordDatabase]:
         trusted = get_engine(cluster.url)
         with trusted.begin() as conn:
             conn.execute(text(f"ALTER ROLE postgres PASSWORD '{PASSWORD}'"))
+            conn.execute(text(f"CREATE ROLE atuser LOGIN SUPERUSER PASSWORD '{AT_PASSWORD}'"))
         trusted.dispose()
         hba = cluster.data_dir / "pg_hba.conf"
         hba.write_text(
@@ -65,6 +74,8 @@ def password_db(template_url: str) -> Iterator[PasswordDatabase]:
         cluster.start()
         base = f"postgresql://postgres:{{}}@127.0.0.1:{cluster.port}/postgres"
         url = base.format(PASSWORD)
+        plain = f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres?password="
+        at_base = f"postgresql://atuser:{{}}@127.0.0.1:{cluster.port}/postgres"
         init_db(get_engine(url))
         copy_model(template_url, url, version="v0001", new_version="v0001")
         repo.activate_model(get_engine(url), version="v0001", reason="security test")
@@ -73,6 +84,10 @@ def password_db(template_url: str) -> Iterator[PasswordDatabase]:
             url,
             wrong_url=base.format(PASSWORD[::-1]),
             unreachable_url=f"postgresql://postgres:{PASSWORD}@127.0.0.1:{free_port()}/postgres",
+            query_url=plain + PASSWORD,
+            wrong_query_url=plain + PASSWORD[::-1],
+            at_url=at_base.format(AT_PASSWORD),
+            wrong_at_url=at_base.format(AT_PASSWORD[::-1]),
         )
         get_engine(url).dispose()
 
@@ -183,8 +198,9 @@ def test_api_keys_when_set(password_db: PasswordDatabase, request_body: dict[str
 
 # --------------------------------------------------------------------------- password
 def assert_no_password(where: str, text: str) -> None:
-    assert PASSWORD not in text, f"database password printed in {where}"
-    assert PASSWORD[::-1] not in text, f"wrong database password printed in {where}"
+    for secret in (PASSWORD, AT_TAIL):
+        assert secret not in text, f"database password printed in {where}"
+        assert secret[::-1] not in text, f"wrong database password printed in {where}"
 
 
 def test_cli_never_prints_the_database_password(password_db: PasswordDatabase) -> None:
@@ -218,6 +234,46 @@ def test_cli_never_prints_the_database_password(password_db: PasswordDatabase) -
         assert result.returncode == code, (name, output)
         assert evidence in output, (name, output)  # the path we meant to test really ran
         assert_no_password(name, output)
+
+
+def test_every_password_form_is_masked(password_db: PasswordDatabase) -> None:
+    """``?password=`` in the query string and an unencoded ``@``: never printed, both work."""
+    debug = ("--log-level", "DEBUG")
+    sql = ("collect", "--source", "sql", "--name", "remote", "--target", "y", "--query", "SELECT 1")
+    db = password_db
+    runs = {
+        "init-db (?password=)": (db.query_url, ("init-db",), 0, "?password=***"),
+        "models (?password=)": (db.query_url, ("models",), 0, "v0001"),
+        "models (wrong ?password=)": (db.wrong_query_url, ("models",), 2, "authentication failed"),
+        "init-db (unencoded @)": (db.at_url, ("init-db",), 0, "postgresql://atuser:***@"),
+        "models (unencoded @)": (db.at_url, ("models",), 0, "v0001"),
+        "models (wrong, unencoded @)": (db.wrong_at_url, ("models",), 2, "authentication failed"),
+        "collect --sql-url (wrong ?password=)": (
+            db.url,
+            (*sql, "--sql-url", db.wrong_query_url),
+            2,
+            "?password=***: connection failed",
+        ),
+        "collect --sql-url (wrong, unencoded @)": (
+            db.url,
+            (*sql, "--sql-url", db.wrong_at_url),
+            2,
+            'password authentication failed for user "atuser"',
+        ),
+    }
+    for name, (url, args, code, evidence) in runs.items():
+        result = run_cli(url, *debug, *args, env=cli_env(url))
+        output = result.stdout + result.stderr
+        assert result.returncode == code, (name, output)
+        assert evidence in output, (name, output)
+        assert_no_password(name, output)
+    with running_server(db.query_url, LOG_LEVEL="DEBUG", **DEFAULTS) as server:
+        with server.client() as client:
+            assert client.get("/ready").status_code == 200
+        server.stop()
+        log = Path(server._log.name).read_text(errors="replace")
+    assert "serving from postgresql://postgres@127.0.0.1" in log and "?password=***" in log
+    assert_no_password("API log (?password=)", log)
 
 
 def test_api_never_logs_or_returns_the_database_password(
