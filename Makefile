@@ -31,8 +31,12 @@ format: install
 test: lint
 	$(BIN)/pytest
 
+# Serves what `make demo` built unless DATABASE_URL is set (environment or .env).
 serve: install
-	$(BIN)/loan-default serve
+	@if [ -z "$${DATABASE_URL:-}" ] && ! grep -qs '^DATABASE_URL=' .env; then \
+	  echo "serving the demo database $(DEMO_DB) (set DATABASE_URL to serve another)"; \
+	  DATABASE_URL=$(DEMO_DB) $(BIN)/loan-default serve; \
+	else $(BIN)/loan-default serve; fi
 
 airflow: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/airflow_local.sh

@@ -16,7 +16,7 @@ loan-default init-db
 step "2/7 collect the first 6,000 loans (data date 2026-01-01)"
 loan-default collect --source lending_club --batch-size 6000 --data-date 2026-01-01
 step "3/7 train: contrastive pretraining + fine-tuning"
-loan-default train --no-progress
+loan-default train
 step "4/7 collect the remaining loans (data date 2026-01-02)"
 loan-default collect --source lending_club --data-date 2026-01-02
 step "5/7 validate the active model on the newly labelled loans"
@@ -24,7 +24,7 @@ decision=$(loan-default validate --json)
 python -c 'import json,sys; d=json.load(sys.stdin); print("decision:", "RETRAIN" if d["retrain"] else "keep", "-", d["reason"])' <<<"$decision"
 if python -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["retrain"] else 1)' <<<"$decision"; then
   step "6/7 retrain on all loans, then deploy through the champion/challenger gate"
-  loan-default train --no-progress
+  loan-default train
   loan-default deploy
 else
   step "6/7 no retraining needed"

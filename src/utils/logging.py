@@ -52,3 +52,8 @@ def configure_logging(level: str | int = "INFO") -> None:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
     root.setLevel(level)
+    # Alembic narrates every plugin and DDL mode at INFO; ``init_db`` logs the revision
+    # reached instead.  DEBUG brings the detail back.
+    quiet = logging.DEBUG if root.getEffectiveLevel() <= logging.DEBUG else logging.WARNING
+    for name in ("alembic.runtime.plugins", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(quiet)
