@@ -72,6 +72,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--flush-timeout", type=float, default=60.0, help="max seconds to wait for the log"
     )
+    parser.add_argument(
+        "--reuse-id-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every Nth request of each client sends one shared X-Request-ID (0: never); "
+        "each answered request must still be logged",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.clients < 1 or not 0 < args.duration <= 3600:
@@ -148,6 +156,7 @@ class Outcome:
     errors: dict[str, int] = field(default_factory=dict)  # "HTTP 503" / exception name -> count
     samples: list[str] = field(default_factory=list)  # the first few errors, in detail
     requests: int = 0
+    reused_ids: int = 0  # requests sent with the shared, reused X-Request-ID
     started: float = 0.0
     finished: float = 0.0
 
@@ -168,6 +177,7 @@ async def run_load(
     duration: float,
     prefix: str,
     api_key: str | None,
+    reuse_id_every: int = 0,
 ) -> Outcome:
     """``clients`` independent clients, each on its own keep-alive connection, back to back.
 
@@ -192,7 +202,9 @@ async def run_load(
                 if time.perf_counter() >= deadline:
                     return
                 body = bodies[(index * 7919 + seq * clients) % len(bodies)]
-                rid = f"{prefix}-{index}-{seq}"
+                reused = reuse_id_every > 0 and seq % reuse_id_every == reuse_id_every - 1
+                rid = f"{prefix}-reused" if reused else f"{prefix}-{index}-{seq}"
+                outcome.reused_ids += reused
                 sent = time.perf_counter()
                 outcome.requests += 1
                 try:
@@ -280,6 +292,7 @@ def figures(outcome: Outcome, logged: int, args: argparse.Namespace, **extra: An
         "throughput_rps": round(outcome.ok / elapsed, 1),
         "logged": logged,
         "logged_equals_ok": logged == outcome.ok,
+        "reused_id_requests": outcome.reused_ids,
         **extra,
     }
 
@@ -347,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                 duration=args.duration,
                 prefix=prefix,
                 api_key=args.api_key,
+                reuse_id_every=args.reuse_id_every,
             )
         )
         logged = wait_for_log(database_url, prefix, outcome.ok, args.flush_timeout)

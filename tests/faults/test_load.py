@@ -35,6 +35,8 @@ def test_ten_second_load_has_no_errors_and_logs_every_prediction(
             trained_db,
             "--json",
             str(report),
+            "--reuse-id-every",
+            "5",  # clients that reuse one X-Request-ID: every answer is still logged
         ],
         cwd=REPO_ROOT,
         env=cli_env(trained_db, TORCH_NUM_THREADS="1"),
@@ -50,6 +52,7 @@ def test_ten_second_load_has_no_errors_and_logs_every_prediction(
     assert figures["errors"] == 0 and figures["error_kinds"] == {}
     assert figures["ok"] == figures["requests"] > 100
     assert figures["logged"] == figures["ok"]
+    assert figures["reused_id_requests"] >= 32
     assert figures["server_dropped"] == 0
     assert figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"] <= figures["max_ms"]
     assert "| errors | 0 |" in result.stdout
