@@ -49,6 +49,7 @@ def _collect(args: argparse.Namespace) -> None:
         numerical=args.numerical,
         sql_url=args.sql_url,
         query=args.query,
+        na_values=args.na_values,
         batch_size=args.batch_size,
         data_date=dt.date.fromisoformat(args.data_date) if args.data_date else None,
     )

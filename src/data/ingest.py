@@ -69,6 +69,7 @@ def collect(
     numerical: Sequence[str] | None = None,
     sql_url: str | None = None,
     query: str | None = None,
+    na_values: Sequence[str] | None = None,
     batch_size: int | None = None,
     data_date: dt.date | None = None,
     engine: Engine | None = None,
@@ -78,6 +79,7 @@ def collect(
     The first collect of a source infers and stores its feature schema (honouring
     the overrides); later collects reuse it and reject contradicting overrides.
     ``source`` may also be the name of a registered file/bundled/SQL source.
+    ``na_values``: CSV cells read as missing besides empty ones (fixed at first collect).
     """
     if batch_size is not None and batch_size < 1:
         raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size}")
@@ -91,7 +93,7 @@ def collect(
         "numerical": numerical,
     }
     spec, stored = resolve_registered(
-        engine, source or get_settings().data_source, name, sql_url, query, options
+        engine, source or get_settings().data_source, name, sql_url, query, options, na_values
     )
     frame = read_source(spec)
     schema_dict = stored.feature_schema if stored else register(engine, spec, frame)

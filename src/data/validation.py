@@ -10,7 +10,7 @@ must be kept for inspection, not dropped or allowed to fail a whole batch.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,23 +50,24 @@ def check_rows(
     """
     reasons: dict[int, list[str]] = {}
 
-    def flag(mask: np.ndarray, values: Sequence[Any], message: str) -> None:
+    def flag(mask: np.ndarray, values: Sequence[Any], message: Callable[[str], str]) -> None:
+        # ``message`` builds the reason from the shown value.  Never str.format: column names
+        # and values are user text, and "{rate}" in one must not be read as a placeholder.
         for i in np.flatnonzero(mask):
-            shown = repr(values[i])
-            shown = shown if len(shown) <= 80 else shown[:77] + "..."
-            reasons.setdefault(int(i), []).append(message.format(value=shown))
+            reasons.setdefault(int(i), []).append(message(_shown(values[i])))
 
     target, known = schema.target, set(labels or ())
+    expected = sorted(known)
     label_text = label_texts(frame[target])
     flag(
         np.array([t is None for t in label_text], dtype=bool),
         label_text,
-        f"missing target value in column {target!r}",
+        lambda _: f"missing target value in column {target!r}",
     )
     flag(
         np.array([t is not None and bool(known) and t not in known for t in label_text]),
         label_text,
-        f"unknown target value {{value}} in column {target!r} (expected one of {sorted(known)})",
+        lambda v: f"unknown target value {v} in column {target!r} (expected one of {expected})",
     )
     values: dict[str, np.ndarray] = {}
     typed, pure = np.ones(len(frame), dtype=bool), set()
@@ -88,16 +89,20 @@ def check_rows(
             flag(
                 np.isnan(numbers) & ~pd.isna(vals),
                 vals,
-                f"non-numeric value {{value}} in numerical column {col!r}",
+                lambda v, col=col: f"non-numeric value {v} in numerical column {col!r}",
             )
-            flag(np.isinf(numbers), vals, f"non-finite value {{value}} in numerical column {col!r}")
+            flag(
+                np.isinf(numbers),
+                vals,
+                lambda v, col=col: f"non-finite value {v} in numerical column {col!r}",
+            )
             if kind not in _NUMERIC_KINDS:
                 typed &= np.array([v is None or type(v) in (int, float) for v in vals], dtype=bool)
         elif kind not in _STRING_KINDS:
             typed &= np.array([v is None or isinstance(v, str) for v in vals], dtype=bool)
         if not native and any(isinstance(u, str) and "\x00" in u for u in pd.unique(vals)):
             nul = np.array([isinstance(v, str) and "\x00" in v for v in vals], dtype=bool)
-            flag(nul, vals, f"NUL character in column {col!r}")
+            flag(nul, vals, lambda _, col=col: f"NUL character in column {col!r}")
     return CheckedRows(
         values=values,
         labels=label_text,
@@ -105,6 +110,12 @@ def check_rows(
         pure=frozenset(pure),
         reasons=[join_reasons(reasons.get(i, ())) for i in range(len(frame))],
     )
+
+
+def _shown(value: Any) -> str:
+    """A value as quoted in a reason: its repr, cut to 80 characters."""
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def with_key_problems(

@@ -1,0 +1,107 @@
+"""Hostile files and inputs: odd headers, NA-like strings, braces, changed labels, huge numbers.
+
+Each test reproduces a red-team finding against a real PostgreSQL and pins the fix.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from src.cli import main
+from src.data.database import get_engine
+from src.data.ingest import collect
+from src.data.processing import get_source_schema, load_frame
+from src.data.tables import DataSource, QuarantinedRow, RawData
+from src.exceptions import DataSourceError, SchemaError
+
+pytestmark = pytest.mark.integration
+
+
+def write(tmp_path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_bytes(text.encode())
+    return str(path)
+
+
+def reasons(engine: Engine, source: str) -> list[str]:
+    with engine.connect() as conn:
+        stmt = select(QuarantinedRow.reason).where(QuarantinedRow.source == source)
+        return sorted(conn.scalars(stmt.order_by(QuarantinedRow.row_key)))
+
+
+def registered(engine: Engine, name: str) -> bool:
+    with engine.connect() as conn:
+        return bool(conn.scalar(select(func.count()).where(DataSource.name == name)))
+
+
+@pytest.mark.parametrize(
+    ("header", "positive", "bad_row", "reason"),
+    [
+        (
+            "income,{rate},defaulted",
+            "yes",
+            "3,x,no",
+            "non-numeric value 'x' in numerical column '{rate}'",
+        ),
+        (
+            "income,rate{0},defaulted",
+            "yes",
+            "3,x,no",
+            "non-numeric value 'x' in numerical column 'rate{0}'",
+        ),
+        (
+            "income,rate,defaulted",
+            "{yes}",
+            "3,0.5,maybe",
+            "unknown target value 'maybe' in column 'defaulted' (expected one of ['no', '{yes}'])",
+        ),
+    ],
+)
+def test_braces_in_names_and_labels_are_plain_text(
+    db_url, tmp_path, header, positive, bad_row, reason
+):
+    good = [f"{i},0.{i},{positive if i % 3 else 'no'}" for i in range(1, 25)]
+    path = write(tmp_path, "braces.csv", "\n".join([header, *good, bad_row]) + "\n")
+    summary = collect(source=path, target="defaulted", positive=positive)
+    assert (summary.inserted, summary.quarantined) == (24, 1)
+    assert reasons(get_engine(), "braces") == [reason]
+    assert collect(source=path).already_stored == 25  # the re-run works too
+
+
+def test_duplicate_csv_header_is_refused_before_registering(db_url, tmp_path):
+    path = write(tmp_path, "dups.csv", "income,rate,rate,defaulted\n1,2,3,yes\n2,3,4,no\n")
+    with pytest.raises(DataSourceError, match=r"duplicated column names 'rate' \(columns \[2, 3\]"):
+        collect(source=path, target="defaulted", positive="yes")
+    assert not registered(get_engine(), "dups")
+
+
+def test_nul_in_csv_header_is_refused_before_registering(db_url, tmp_path):
+    path = write(tmp_path, "nul.csv", "income,ra\x00te,defaulted\n1,2,yes\n2,3,no\n")
+    with pytest.raises(DataSourceError, match=r"column 2 of .* NUL character .*'ra<NUL>te'"):
+        collect(source=path, target="defaulted", positive="yes")
+    assert not registered(get_engine(), "nul")
+
+
+NA_CSV = "grade,amount,defaulted\nNone,1,yes\nNA,2,no\nnull,3,no\nN/A,4,yes\n,5,no\nA,,no\n"
+
+
+def test_na_like_strings_are_values_unless_listed(db_url, tmp_path):
+    path = write(tmp_path, "na_like.csv", NA_CSV)
+    assert collect(source=path, target="defaulted", positive="yes").inserted == 6
+    grades = load_frame(source="na_like").features["grade"].tolist()
+    assert grades == ["None", "NA", "null", "N/A", None, "A"]
+    assert get_source_schema(source="na_like").nullable == ("grade", "amount")
+
+
+def test_na_values_option_of_the_cli_is_fixed_at_first_collect(db_url, tmp_path):
+    path = write(tmp_path, "listed.csv", NA_CSV)
+    args = ["collect", "--source", path, "--target", "defaulted", "--positive", "yes"]
+    assert main([*args, "--na-values", "NA, null"]) == 0
+    grades = load_frame(source="listed").features["grade"].tolist()
+    assert grades == ["None", None, None, "N/A", None, "A"]
+    assert main(["collect", "--source", path]) == 0  # the stored tokens are reused
+    with pytest.raises(SchemaError, match="na values"):
+        collect(source=path, na_values=["None"])
+    with get_engine().connect() as conn:
+        assert conn.scalar(select(func.count()).where(RawData.source == "listed")) == 6
