@@ -159,6 +159,39 @@ def row_keys(frame: pd.DataFrame, schema: FeatureSchema) -> tuple[list[str], dic
     return keys, problems
 
 
+@dataclass(frozen=True)
+class ChangedLabels:
+    """Source rows whose key is stored with another label: their positions, keys and reasons."""
+
+    rows: list[int]
+    keys: list[str]  # quarantine keys: one per distinct (row key, new label)
+    reasons: list[str]
+
+
+def changed_labels(
+    labels: Sequence[str | None], keys: Sequence[str], stored: dict[str, str], target: str
+) -> ChangedLabels:
+    """Rows already stored under their key whose label in the source now differs.
+
+    Ingestion is idempotent by row key, so a relabelled row would otherwise be
+    skipped without a word.  The stored label is kept (training data must not change
+    under a model silently); the new version is quarantined once per distinct label.
+    """
+    rows, qkeys, texts = [], [], []
+    for i, (key, label) in enumerate(zip(keys, labels, strict=True)):
+        old = stored.get(key)
+        if old is None or old == label:
+            continue
+        digest = hashlib.sha256(str(label).encode()).hexdigest()[:12]
+        rows.append(i)
+        qkeys.append(f"{key}#label-changed:{digest}")
+        texts.append(
+            f"label changed for stored row key {key!r} in column {target!r}: "
+            f"stored {old!r}, now {label!r} (stored label kept)"
+        )
+    return ChangedLabels(rows=rows, keys=qkeys, reasons=texts)
+
+
 def _content_keys(frame: pd.DataFrame, schema: FeatureSchema) -> list[str]:
     # Values as text, so int 5, float 5.0 and "5" hash alike whatever dtype pandas picked.
     texts = [

@@ -105,3 +105,29 @@ def test_na_values_option_of_the_cli_is_fixed_at_first_collect(db_url, tmp_path)
         collect(source=path, na_values=["None"])
     with get_engine().connect() as conn:
         assert conn.scalar(select(func.count()).where(RawData.source == "listed")) == 6
+
+
+def test_changed_labels_are_counted_and_quarantined_not_applied(db_url, tmp_path):
+    engine = get_engine()
+    lines = [
+        "loan_id,grade,defaulted",
+        *(f"{i},{'AB'[i % 2]},{'yes' if i % 3 else 'no'}" for i in range(30)),
+    ]
+    path = write(tmp_path, "relabel.csv", "\n".join(lines) + "\n")
+    assert collect(source=path, target="defaulted", positive="yes").inserted == 30
+    lines[1], lines[2] = "0,A,yes", "1,B,no"  # loan 0: no -> yes, loan 1: yes -> no
+    write(tmp_path, "relabel.csv", "\n".join(lines) + "\n")
+    summary = collect(source=path)
+    assert (summary.changed_labels, summary.inserted, summary.already_stored) == (2, 0, 30)
+    assert reasons(engine, "relabel") == [
+        "label changed for stored row key '0' in column 'defaulted': stored 'no', now 'yes' "
+        "(stored label kept)",
+        "label changed for stored row key '1' in column 'defaulted': stored 'yes', now 'no' "
+        "(stored label kept)",
+    ]
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(RawData.row_key, RawData.label)).all())
+    assert (stored["0"], stored["1"]) == ("no", "yes")
+    again = collect(source=path)  # still reported, quarantined once
+    assert (again.changed_labels, again.quarantined) == (2, 0)
+    assert len(reasons(engine, "relabel")) == 2
