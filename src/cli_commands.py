@@ -60,6 +60,11 @@ def _collect(args: argparse.Namespace) -> None:
         table.add_column(key, justify="right")
     table.add_row(*(str(counts[k]) for k in columns))
     console.print(table)
+    if summary.out_of_range:
+        console.print(
+            "quarantined for a magnitude beyond MAX_ABS_NUMERIC_VALUE, per column: "
+            + ", ".join(f"{col}: {n}" for col, n in summary.out_of_range.items())
+        )
 
 
 def _train(args: argparse.Namespace) -> None:

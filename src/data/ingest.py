@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,7 @@ class IngestSummary:
     remaining: int
     processed: int
     changed_labels: int = 0
+    out_of_range: dict[str, int] = field(default_factory=dict)  # column -> rows quarantined
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,10 +117,12 @@ def collect(
     pending = np.flatnonzero(np.fromiter((k not in seen for k in keys), bool, len(keys)))
     batch = pending if batch_size is None else pending[:batch_size]
     inserted = quarantined = processed = 0
+    max_abs, out_of_range = get_settings().max_abs_numeric_value, Counter[str]()
     for start in range(0, len(batch), CHUNK_ROWS):
         rows = batch[start : start + CHUNK_ROWS]
         chunk = frame.iloc[rows].reset_index(drop=True)
-        checked = check_rows(chunk, schema, labels=schema_dict.get("labels"))
+        checked = check_rows(chunk, schema, labels=schema_dict.get("labels"), max_abs=max_abs)
+        out_of_range.update(checked.out_of_range)
         reasons = with_key_problems(checked.reasons, rows, key_problems)
         chunk_keys = [keys[i] for i in rows]
         with engine.begin() as conn:  # one transaction per chunk: a kill loses one chunk at most
@@ -154,6 +158,7 @@ def collect(
         remaining=len(pending) - len(batch),
         processed=processed,
         changed_labels=len(changed.rows),
+        out_of_range=dict(out_of_range),
     )
     logger.info("collect %s (data_date %s): %s", spec.name, data_date, summary.as_dict())
     return summary

@@ -34,6 +34,7 @@ class CheckedRows:
     reasons: list[str | None]  # None = valid
     typed: np.ndarray  # the row's values already have the schema's types
     pure: frozenset[str]  # columns whose values are all str/None or all numbers/None
+    out_of_range: dict[str, int]  # numerical column -> rows beyond the magnitude bound
 
 
 def join_reasons(parts: Iterable[str | None]) -> str | None:
@@ -42,11 +43,16 @@ def join_reasons(parts: Iterable[str | None]) -> str | None:
 
 
 def check_rows(
-    frame: pd.DataFrame, schema: FeatureSchema, *, labels: Sequence[str] | None
+    frame: pd.DataFrame,
+    schema: FeatureSchema,
+    *,
+    labels: Sequence[str] | None,
+    max_abs: float = float("inf"),
 ) -> CheckedRows:
-    """Validate rows: a known target label; numbers numeric and finite; no NUL characters.
+    """Validate rows: a known target label; numbers numeric, finite and within ``max_abs``.
 
     ``labels`` are the two target values seen when the schema was inferred (None: any).
+    ``max_abs`` bounds magnitudes: a finite 1e308 still overflows training statistics.
     """
     reasons: dict[int, list[str]] = {}
 
@@ -71,6 +77,7 @@ def check_rows(
     )
     values: dict[str, np.ndarray] = {}
     typed, pure = np.ones(len(frame), dtype=bool), set()
+    out_of_range: dict[str, int] = {}
     for col in schema.features:
         series = frame[col]
         vals = values[col] = received_values(series)
@@ -96,6 +103,18 @@ def check_rows(
                 vals,
                 lambda v, col=col: f"non-finite value {v} in numerical column {col!r}",
             )
+            with np.errstate(invalid="ignore"):
+                huge = np.isfinite(numbers) & (np.abs(numbers) > max_abs)
+            if huge.any():
+                out_of_range[col] = int(huge.sum())
+                flag(
+                    huge,
+                    vals,
+                    lambda v, col=col: (
+                        f"value {v} in numerical column {col!r} exceeds the magnitude bound "
+                        f"{max_abs:g} (MAX_ABS_NUMERIC_VALUE)"
+                    ),
+                )
             if kind not in _NUMERIC_KINDS:
                 typed &= np.array([v is None or type(v) in (int, float) for v in vals], dtype=bool)
         elif kind not in _STRING_KINDS:
@@ -108,6 +127,7 @@ def check_rows(
         labels=label_text,
         typed=typed,
         pure=frozenset(pure),
+        out_of_range=out_of_range,
         reasons=[join_reasons(reasons.get(i, ())) for i in range(len(frame))],
     )
 

@@ -89,13 +89,14 @@ class Preprocessor:
             if np.isnan(raw).any():
                 indicator_columns.append(col)
             filled = np.where(np.isnan(raw), median, raw)
-            if observed.size > 2 and abs(float(pd.Series(filled).skew())) > skew_threshold:
+            mean, std, skew = _finite_moments(filled)
+            if observed.size > 2 and abs(skew) > skew_threshold:
                 log_columns.append(col)
                 filled = _signed_log1p(filled)
-            means[col] = float(filled.mean())
-            std = float(filled.std())
+                mean, std, _ = _finite_moments(filled)
+            means[col] = mean
             stds[col] = std if std > 1e-12 else 1.0  # constant column -> all zeros, no NaN
-        return cls(
+        fitted = cls(
             schema=schema,
             categories=categories,
             modes=modes,
@@ -106,6 +107,23 @@ class Preprocessor:
             indicator_columns=indicator_columns,
             clip=clip,
         )
+        fitted.check_finite()
+        return fitted
+
+    def check_finite(self) -> None:
+        """Refuse non-finite fitted statistics: a model trained on them predicts NaN.
+
+        Called at the end of ``fit``, i.e. before any model built on this state can be
+        trained or registered.
+        """
+        for name, stats in (("median", self.medians), ("mean", self.means), ("std", self.stds)):
+            for col, value in stats.items():
+                if not np.isfinite(value):
+                    raise InvalidInputError(
+                        col,
+                        f"training {name} is {value} (values too large to be real; lower "
+                        "MAX_ABS_NUMERIC_VALUE and re-collect, or drop the column)",
+                    )
 
     # ------------------------------------------------------------------ layout
     @property
@@ -145,7 +163,8 @@ class Preprocessor:
             filled = np.where(missing, self.medians[col], raw)
             if col in log_set:
                 filled = _signed_log1p(filled)
-            scaled = (filled - self.means[col]) / self.stds[col]
+            with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: clipped below
+                scaled = (filled - self.means[col]) / self.stds[col]
             x_num[:, j] = np.clip(scaled, -self.clip, self.clip)
             if col in self.indicator_columns:
                 x_num[:, n_num + self.indicator_columns.index(col)] = missing
@@ -226,6 +245,21 @@ def _numeric_array(series: pd.Series, col: str) -> np.ndarray:
     if np.isinf(values).any():
         raise InvalidInputError(col, "infinite values are not allowed")
     return values
+
+
+def _finite_moments(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean, std and skewness that stay finite for any finite input.
+
+    Computed on the values divided by their largest magnitude (skewness is scale-free):
+    plain sums of values near 1e308, or cubes of values past 1e103, overflow to inf/NaN,
+    which silently disabled the log transform and erased the feature.
+    """
+    scale = float(np.max(np.abs(values))) if values.size else 0.0
+    if not np.isfinite(scale) or scale == 0.0:
+        scale = 1.0
+    unit = values / scale
+    skew = float(pd.Series(unit).skew()) if values.size > 2 else 0.0
+    return float(unit.mean() * scale), float(unit.std() * scale), skew if np.isfinite(skew) else 0.0
 
 
 def _signed_log1p(values: np.ndarray) -> np.ndarray:

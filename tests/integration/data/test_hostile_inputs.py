@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, func, select
 
+from config.settings import get_settings
 from src.cli import main
 from src.data.database import get_engine
 from src.data.ingest import collect
@@ -131,3 +132,21 @@ def test_changed_labels_are_counted_and_quarantined_not_applied(db_url, tmp_path
     again = collect(source=path)  # still reported, quarantined once
     assert (again.changed_labels, again.quarantined) == (2, 0)
     assert len(reasons(engine, "relabel")) == 2
+
+
+def test_absurd_magnitudes_are_quarantined_per_column(db_url, tmp_path, monkeypatch):
+    rows = [f"{i},{i * 10},{'yes' if i % 3 else 'no'}" for i in range(1, 30)]
+    rows += ["30,1e103,no", "31,1.797e308,yes", "32,-2e15,no", "33,5e14,yes"]
+    path = write(tmp_path, "huge.csv", "\n".join(["score,amount,defaulted", *rows]) + "\n")
+    summary = collect(source=path, target="defaulted", positive="yes")
+    assert (summary.quarantined, summary.out_of_range) == (3, {"amount": 3})
+    assert (
+        "value -2000000000000000 in numerical column 'amount' exceeds the magnitude bound 1e+15 "
+        "(MAX_ABS_NUMERIC_VALUE)"
+    ) in reasons(get_engine(), "huge")
+    frame = load_frame(source="huge")
+    assert frame.features["amount"].abs().max() == 5e14
+    monkeypatch.setenv("MAX_ABS_NUMERIC_VALUE", "100")
+    get_settings.cache_clear()
+    path = write(tmp_path, "small.csv", "\n".join(["score,amount,defaulted", *rows[:29]]) + "\n")
+    assert collect(source=path, target="defaulted").out_of_range == {"amount": 19}
