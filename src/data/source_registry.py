@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from src.data.database import get_engine
-from src.data.feature_schema import FeatureSchema, infer_schema
+from src.data.feature_schema import FeatureSchema, infer_schema_with_exclusions
 from src.data.sources import SourceSpec, default_source_name, resolve_source, source_kind
 from src.data.storage import insert_ignore
 from src.data.tables import DataSource, RawData
@@ -162,7 +162,7 @@ def register(engine: Engine, spec: SourceSpec, frame: pd.DataFrame) -> dict[str,
             positive,
             negatives[0][1],
         )
-    schema = infer_schema(
+    schema, excluded = infer_schema_with_exclusions(
         frame.assign(**{spec.target: labels}),
         target=spec.target,
         positive_label=positive,
@@ -170,12 +170,24 @@ def register(engine: Engine, spec: SourceSpec, frame: pd.DataFrame) -> dict[str,
         categorical=spec.categorical,
         numerical=spec.numerical,
     )
+    if excluded:
+        logger.warning(
+            "%s: %d column(s) not used as features: %s (pass --categorical or --numerical "
+            "with a new --name to use one anyway)",
+            spec.describe(),
+            len(excluded),
+            "; ".join(f"{col!r} {why}" for col, why in excluded.items()),
+        )
     row = {
         "name": spec.name,
         "kind": spec.kind,
         "location": spec.location,
         "feature_schema": schema.to_dict()
-        | {"labels": [positive, negatives[0][1]], "na_values": list(spec.na_values or ())},
+        | {
+            "labels": [positive, negatives[0][1]],
+            "na_values": list(spec.na_values or ()),
+            "excluded": excluded,
+        },
     }
     with engine.begin() as conn:
         insert_ignore(conn, DataSource, [row], ["name"])

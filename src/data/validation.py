@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from src.data.feature_schema import FeatureSchema
-from src.data.values import is_number_dtype, label_texts, received_values
+from src.data.values import is_number_dtype, label_texts, received_values, to_numbers
 
 MAX_KEY_LENGTH = 200  # longer ids are stored as their sha256
 _NUMERIC_KINDS = frozenset({"native", "integer", "floating", "mixed-integer-float", "empty"})
@@ -87,11 +87,7 @@ def check_rows(
             pure.add(col)
         if col in schema.numerical:
             numbers = (
-                series.to_numpy(dtype="float64", na_value=np.nan)
-                if native
-                else pd.to_numeric(pd.Series(vals, dtype=object), errors="coerce").to_numpy(
-                    dtype="float64", na_value=np.nan
-                )
+                series.to_numpy(dtype="float64", na_value=np.nan) if native else to_numbers(vals)
             )
             flag(
                 np.isnan(numbers) & ~pd.isna(vals),

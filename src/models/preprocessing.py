@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from src.data.feature_schema import FeatureSchema
+from src.data.values import to_numbers
 from src.exceptions import InvalidInputError
 
 FORMAT_VERSION = 1
@@ -237,7 +238,7 @@ def _categorical_strings(series: pd.Series) -> pd.Series:
 
 def _numeric_array(series: pd.Series, col: str) -> np.ndarray:
     """Float64 array with NaN for missing; rejects text and infinities with a clear error."""
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+    values = to_numbers(series)
     bad = np.isnan(values) & series.notna().to_numpy()
     if bad.any():
         example = series[bad].iloc[0]

@@ -150,3 +150,21 @@ def test_absurd_magnitudes_are_quarantined_per_column(db_url, tmp_path, monkeypa
     get_settings.cache_clear()
     path = write(tmp_path, "small.csv", "\n".join(["score,amount,defaulted", *rows[:29]]) + "\n")
     assert collect(source=path, target="defaulted").out_of_range == {"amount": 19}
+
+
+def test_formatted_numbers_and_unusable_columns_through_collect(db_url, tmp_path, caplog):
+    rows = [
+        f'REF-{i:06d},2024-01-{1 + i % 28:02d},"{i * 1000 + 234:,}",{5 + i % 7}.5%,'
+        f"{'yes' if i % 3 else 'no'}"
+        for i in range(250)
+    ]
+    header = "ref,opened,balance,rate,defaulted"
+    path = write(tmp_path, "formatted.csv", "\n".join([header, *rows]) + "\n")
+    summary = collect(source=path, target="defaulted", positive="yes")
+    assert (summary.inserted, summary.quarantined) == (250, 0)
+    schema = get_source_schema(source="formatted")
+    assert (schema.categorical, schema.numerical) == ((), ("balance", "rate"))
+    frame = load_frame(source="formatted").features
+    assert frame["balance"].tolist()[:2] == [234.0, 1234.0]
+    assert frame["rate"].tolist()[:2] == [5.5, 6.5]
+    assert "2 column(s) not used as features: 'ref' is identifier-like" in caplog.text
