@@ -75,6 +75,11 @@ def check_rows(
         label_text,
         lambda v: f"unknown target value {v} in column {target!r} (expected one of {expected})",
     )
+    flag(
+        np.array([t is not None and "\x00" in t for t in label_text], dtype=bool),
+        label_text,
+        lambda _: f"NUL character in target column {target!r}",
+    )
     values: dict[str, np.ndarray] = {}
     typed, pure = np.ones(len(frame), dtype=bool), set()
     out_of_range: dict[str, int] = {}
@@ -162,6 +167,9 @@ def row_keys(frame: pd.DataFrame, schema: FeatureSchema) -> tuple[list[str], dic
         for i, key in zip(missing, _content_keys(frame.iloc[missing], schema), strict=True):
             keys[i], problems[i] = f"noid:{key}", f"missing value in id column {col!r}"
     for i, key in enumerate(keys):
+        if "\x00" in key:  # PostgreSQL text cannot hold NUL: the row is kept, keyed without it
+            keys[i] = key = key.replace("\x00", "\ufffd")
+            problems[i] = f"NUL character in id column {col!r}"
         if len(key) > MAX_KEY_LENGTH:
             keys[i] = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
     series = pd.Series(keys, dtype=object)
