@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from src.data.values import to_numbers
+from src.data.values import NA_LIKE, to_numbers
 from src.exceptions import SchemaError
 
 # Columns with these names (case-insensitive) are row identifiers, never features.
@@ -187,8 +187,9 @@ def _looks_numeric(series: pd.Series) -> bool:
         return False
     if pd.api.types.is_numeric_dtype(series):
         return True
-    values = series.dropna()
+    texts = series.dropna().astype(str).str.strip()
+    values = texts[~texts.isin(NA_LIKE)]  # "NA" in a number column: quarantined, with a hint
     if values.empty:
         return False
-    parsed = to_numbers(values.astype(str).str.strip())
+    parsed = to_numbers(values)
     return bool((~np.isnan(parsed)).mean() >= 0.95)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from src.data.feature_schema import FeatureSchema
-from src.data.values import is_number_dtype, label_texts, received_values, to_numbers
+from src.data.values import NA_LIKE, is_number_dtype, label_texts, received_values, to_numbers
 
 MAX_KEY_LENGTH = 200  # longer ids are stored as their sha256
 _NUMERIC_KINDS = frozenset({"native", "integer", "floating", "mixed-integer-float", "empty"})
@@ -97,7 +97,9 @@ def check_rows(
             flag(
                 np.isnan(numbers) & ~pd.isna(vals),
                 vals,
-                lambda v, col=col: f"non-numeric value {v} in numerical column {col!r}",
+                lambda v, col=col: (
+                    f"non-numeric value {v} in numerical column {col!r}" + _na_hint(v)
+                ),
             )
             flag(
                 np.isinf(numbers),
@@ -131,6 +133,12 @@ def check_rows(
         out_of_range=out_of_range,
         reasons=[join_reasons(reasons.get(i, ())) for i in range(len(frame))],
     )
+
+
+def _na_hint(shown: str) -> str:
+    """For a value pandas would have read as missing: how to ask for that."""
+    text = shown[1:-1].strip() if shown[:1] in "'\"" else ""
+    return f" (pass --na-values {text} to read it as missing)" if text in NA_LIKE else ""
 
 
 def _shown(value: Any) -> str:

@@ -32,6 +32,32 @@ dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", "
 _FORMATTED_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d*)(?:\.\d+)?%?")
 
 
+# pandas' default NA strings.  CSV cells holding them are text unless listed in --na-values;
+# knowing them lets inference keep a numeric column numeric and quarantine reasons give a hint.
+NA_LIKE = frozenset(
+    [
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    ]
+)
+
+
 def to_numbers(values: pd.Series | np.ndarray) -> np.ndarray:
     """Values as float64 (NaN = missing or not a number), accepting "1,234" and "12.5%".
 

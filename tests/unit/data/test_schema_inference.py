@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from src.data.feature_schema import infer_schema, infer_schema_with_exclusions
+from src.data.validation import check_rows
 from src.data.values import to_numbers
 from src.exceptions import SchemaError
 
@@ -62,3 +63,16 @@ def test_formatted_numbers_parse_strictly():
     parsed = to_numbers(pd.Series(values, dtype=object))
     expected = [1234.0, 12.5, -1234567.5, 0.5, 7.0] + [np.nan] * 5
     np.testing.assert_array_equal(parsed, np.array(expected))
+
+
+def test_na_strings_in_a_number_column_keep_it_numeric_and_hint_at_na_values():
+    income = ["NA" if i % 10 == 0 else str(1000 + i) for i in range(N)]
+    frame = pd.DataFrame({"income": income, "label": ["yes", "no"] * (N // 2)})
+    schema = infer_schema(frame, target="label", positive_label="yes")
+    assert schema.numerical == ("income",)
+    reasons = check_rows(frame, schema, labels=["yes", "no"]).reasons
+    assert reasons[0] == (
+        "non-numeric value 'NA' in numerical column 'income' (pass --na-values NA to read it "
+        "as missing)"
+    )
+    assert reasons[1] is None
