@@ -32,6 +32,7 @@ import torch
 from src.data.feature_schema import FeatureSchema
 from src.data.values import to_numbers
 from src.exceptions import InvalidInputError
+from src.models.finite_stats import finite_moments, first_non_finite
 
 FORMAT_VERSION = 1
 
@@ -90,11 +91,11 @@ class Preprocessor:
             if np.isnan(raw).any():
                 indicator_columns.append(col)
             filled = np.where(np.isnan(raw), median, raw)
-            mean, std, skew = _finite_moments(filled)
+            mean, std, skew = finite_moments(filled)
             if observed.size > 2 and abs(skew) > skew_threshold:
                 log_columns.append(col)
                 filled = _signed_log1p(filled)
-                mean, std, _ = _finite_moments(filled)
+                mean, std, _ = finite_moments(filled)
             means[col] = mean
             stds[col] = std if std > 1e-12 else 1.0  # constant column -> all zeros, no NaN
         fitted = cls(
@@ -117,14 +118,14 @@ class Preprocessor:
         Called at the end of ``fit``, i.e. before any model built on this state can be
         trained or registered.
         """
-        for name, stats in (("median", self.medians), ("mean", self.means), ("std", self.stds)):
-            for col, value in stats.items():
-                if not np.isfinite(value):
-                    raise InvalidInputError(
-                        col,
-                        f"training {name} is {value} (values too large to be real; lower "
-                        "MAX_ABS_NUMERIC_VALUE and re-collect, or drop the column)",
-                    )
+        found = first_non_finite(median=self.medians, mean=self.means, std=self.stds)
+        if found is not None:
+            name, col, value = found
+            raise InvalidInputError(
+                col,
+                f"training {name} is {value} (values too large to be real; lower "
+                "MAX_ABS_NUMERIC_VALUE and re-collect, or drop the column)",
+            )
 
     # ------------------------------------------------------------------ layout
     @property
@@ -246,21 +247,6 @@ def _numeric_array(series: pd.Series, col: str) -> np.ndarray:
     if np.isinf(values).any():
         raise InvalidInputError(col, "infinite values are not allowed")
     return values
-
-
-def _finite_moments(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean, std and skewness that stay finite for any finite input.
-
-    Computed on the values divided by their largest magnitude (skewness is scale-free):
-    plain sums of values near 1e308, or cubes of values past 1e103, overflow to inf/NaN,
-    which silently disabled the log transform and erased the feature.
-    """
-    scale = float(np.max(np.abs(values))) if values.size else 0.0
-    if not np.isfinite(scale) or scale == 0.0:
-        scale = 1.0
-    unit = values / scale
-    skew = float(pd.Series(unit).skew()) if values.size > 2 else 0.0
-    return float(unit.mean() * scale), float(unit.std() * scale), skew if np.isfinite(skew) else 0.0
 
 
 def _signed_log1p(values: np.ndarray) -> np.ndarray:
