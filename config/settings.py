@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # --- data collection -----------------------------------------------------
     data_source: str = "lending_club"
     ingest_batch_size: int = Field(default=2000, ge=1)
+    # Finite numbers beyond this magnitude are quarantined at ingest: values near 1e308
+    # overflow the training statistics (a mean of inf, NaN predictions).
+    max_abs_numeric_value: float = Field(default=1e15, gt=0.0, allow_inf_nan=False)
 
     # --- retraining policy ---------------------------------------------------
     f1_score_threshold: float = Field(default=0.8, ge=0.0, le=1.0)

@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--numerical", type=_csv, help="comma-separated override")
     collect.add_argument("--sql-url", help="database URL for --source sql")
     collect.add_argument("--query", help="SQL query for --source sql")
+    collect.add_argument(
+        "--na-values",
+        type=_csv,
+        help="comma-separated CSV cell values to read as missing (default: only empty cells)",
+    )
     collect.add_argument("--batch-size", type=int, help="take at most N new rows (default: all)")
     collect.add_argument("--data-date", help="date to tag rows with (YYYY-MM-DD, default today)")
 

@@ -49,20 +49,22 @@ def _collect(args: argparse.Namespace) -> None:
         numerical=args.numerical,
         sql_url=args.sql_url,
         query=args.query,
+        na_values=args.na_values,
         batch_size=args.batch_size,
         data_date=dt.date.fromisoformat(args.data_date) if args.data_date else None,
     )
     table = Table(title=f"collect: {summary.source}")
-    for key in ("read", "inserted", "quarantined", "already_stored", "remaining", "processed"):
+    counts = summary.as_dict()
+    columns = [k for k, v in counts.items() if k != "source" and isinstance(v, int)]
+    for key in columns:
         table.add_column(key, justify="right")
-    d = summary.as_dict()
-    table.add_row(
-        *(
-            str(d[k])
-            for k in ("read", "inserted", "quarantined", "already_stored", "remaining", "processed")
-        )
-    )
+    table.add_row(*(str(counts[k]) for k in columns))
     console.print(table)
+    if summary.out_of_range:
+        console.print(
+            "quarantined for a magnitude beyond MAX_ABS_NUMERIC_VALUE, per column: "
+            + ", ".join(f"{col}: {n}" for col, n in summary.out_of_range.items())
+        )
 
 
 def _train(args: argparse.Namespace) -> None:

@@ -9,14 +9,19 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from src.data.values import NA_LIKE, to_numbers
 from src.exceptions import SchemaError
 
 # Columns with these names (case-insensitive) are row identifiers, never features.
 ID_COLUMN_NAMES = ("rownames", "id", "loan_id", "row_id", "record_id", "application_id")
-# A low-cardinality integer column (e.g. a 0/1 flag) is still numeric; strings are categorical.
+# A text column with more distinct values is not a usable category (an id, free text, a
+# timestamp): one embedding per row learns nothing and every unseen value is "unknown".
 MAX_CATEGORY_LEVELS = 200
+# Date layouts recognised so a date column is not taken for a category with a level per day.
+_DATE_FORMATS = ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%b-%Y", "%Y-%m")
 
 
 @dataclass(frozen=True)
@@ -77,8 +82,36 @@ def infer_schema(
 ) -> FeatureSchema:
     """Infer column roles; explicit ``categorical``/``numerical`` lists win over inference.
 
-    A column is numerical when most of its non-missing values parse as numbers,
-    otherwise categorical.  An identifier column becomes the row key.
+    A column is numerical when most of its non-missing values parse as numbers
+    ("1,234" and "12.5%" included), otherwise categorical.  An identifier column
+    becomes the row key.  Columns that make no usable feature are left out: see
+    ``infer_schema_with_exclusions``, which also says why.
+    """
+    return infer_schema_with_exclusions(
+        frame,
+        target=target,
+        positive_label=positive_label,
+        id_column=id_column,
+        categorical=categorical,
+        numerical=numerical,
+        exclude=exclude,
+    )[0]
+
+
+def infer_schema_with_exclusions(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    positive_label: str,
+    id_column: str | None = None,
+    categorical: Sequence[str] | None = None,
+    numerical: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+) -> tuple[FeatureSchema, dict[str, str]]:
+    """``infer_schema`` plus the columns it left out, each with the reason (for the user).
+
+    Left out unless forced by ``categorical``/``numerical``: empty columns, dates, and
+    text columns with more than ``MAX_CATEGORY_LEVELS`` values (ids, free text).
     """
     if target not in frame.columns:
         raise SchemaError(f"target column {target!r} not in source columns {list(frame.columns)}")
@@ -93,10 +126,16 @@ def infer_schema(
             raise SchemaError(f"column {col!r} not in source columns {list(frame.columns)}")
     skip = {target, id_column, *exclude, *forced_cat, *forced_num}
     cats, nums = list(forced_cat), list(forced_num)
+    excluded: dict[str, str] = {}
     for col in frame.columns:
         if col in skip:
             continue
-        (nums if _looks_numeric(frame[col]) else cats).append(str(col))
+        numeric = _looks_numeric(frame[col])
+        reason = None if numeric else _unusable(frame[col])
+        if reason:
+            excluded[str(col)] = reason
+            continue
+        (nums if numeric else cats).append(str(col))
     nullable = tuple(c for c in cats + nums if frame[c].isna().any())
     labels = set(frame[target].dropna().astype(str))
     if str(positive_label) not in labels:
@@ -104,7 +143,12 @@ def infer_schema(
             f"positive label {positive_label!r} not found in target {target!r}; "
             f"values seen: {sorted(labels)[:10]}"
         )
-    return FeatureSchema(
+    if not cats and not nums and excluded:
+        raise SchemaError(
+            f"no usable feature column: {_describe(excluded)}; "
+            "pass --categorical/--numerical to use some of them anyway"
+        )
+    schema = FeatureSchema(
         categorical=tuple(cats),
         numerical=tuple(nums),
         target=target,
@@ -112,6 +156,30 @@ def infer_schema(
         id_column=id_column,
         nullable=nullable,
     )
+    return schema, excluded
+
+
+def _describe(excluded: dict[str, str]) -> str:
+    return "; ".join(f"{col!r} {why}" for col, why in excluded.items())
+
+
+def _unusable(series: pd.Series) -> str | None:
+    """Why a non-numeric column makes no usable category (None: it does)."""
+    values = series.dropna()
+    if values.empty:
+        return "is empty in every row"
+    distinct = pd.unique(values.astype(str).str.strip())
+    sample = distinct[:1000]
+    example = str(sample[0])[:40]
+    for fmt in _DATE_FORMATS:
+        parsed = pd.to_datetime(pd.Series(sample), format=fmt, errors="coerce")
+        if parsed.notna().mean() >= 0.95:
+            return f"holds dates (e.g. {example!r})"
+    if len(distinct) > MAX_CATEGORY_LEVELS:
+        if len(distinct) == len(values):
+            return f"is identifier-like: a different value in every row (e.g. {example!r})"
+        return f"has {len(distinct)} distinct values (more than {MAX_CATEGORY_LEVELS})"
+    return None
 
 
 def _looks_numeric(series: pd.Series) -> bool:
@@ -119,8 +187,9 @@ def _looks_numeric(series: pd.Series) -> bool:
         return False
     if pd.api.types.is_numeric_dtype(series):
         return True
-    values = series.dropna()
+    texts = series.dropna().astype(str).str.strip()
+    values = texts[~texts.isin(NA_LIKE)]  # "NA" in a number column: quarantined, with a hint
     if values.empty:
         return False
-    parsed = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
-    return bool(parsed.notna().mean() >= 0.95)
+    parsed = to_numbers(values)
+    return bool((~np.isnan(parsed)).mean() >= 0.95)

@@ -27,6 +27,7 @@ from src.data.values import (
     load_json_texts,
     missing_as_none,
     plain_value,
+    to_numbers,
 )
 from src.exceptions import InvalidInputError
 
@@ -93,7 +94,7 @@ def coerce_features(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
         if is_number_dtype(series.dtype):
             numbers = series.astype("float64").to_numpy()
         else:
-            numbers = pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
+            numbers = to_numbers(series)
             bad = np.isnan(numbers) & series.notna().to_numpy()
             if bad.any():
                 value = series[bad].iloc[0]

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, select, union_all
+from sqlalchemy import Engine, select
 
 from config.settings import get_settings
 from src.data.database import get_engine
@@ -32,7 +33,8 @@ from src.data.source_registry import POSITIVE_GUESSES, reconcile, register, reso
 from src.data.sources import read_source
 from src.data.storage import store_quarantined, store_valid
 from src.data.tables import QuarantinedRow, RawData
-from src.data.validation import check_rows, row_keys, with_key_problems
+from src.data.validation import changed_labels, check_rows, row_keys, with_key_problems
+from src.data.values import label_texts
 from src.exceptions import ConfigurationError, SchemaError
 
 __all__ = ["CHUNK_ROWS", "POSITIVE_GUESSES", "IngestSummary", "collect"]
@@ -44,7 +46,11 @@ CHUNK_ROWS = 50_000  # rows per transaction: bounds memory and the work a kill c
 
 @dataclass(frozen=True)
 class IngestSummary:
-    """What one collect did; ``read == already_stored + inserted + quarantined + remaining``."""
+    """What one collect did; ``read == already_stored + inserted + quarantined + remaining``.
+
+    ``changed_labels`` counts stored rows (part of ``already_stored``) whose label in the
+    source now differs: the stored label is kept and the new version quarantined.
+    """
 
     source: str
     read: int
@@ -53,6 +59,8 @@ class IngestSummary:
     already_stored: int
     remaining: int
     processed: int
+    changed_labels: int = 0
+    out_of_range: dict[str, int] = field(default_factory=dict)  # column -> rows quarantined
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +77,7 @@ def collect(
     numerical: Sequence[str] | None = None,
     sql_url: str | None = None,
     query: str | None = None,
+    na_values: Sequence[str] | None = None,
     batch_size: int | None = None,
     data_date: dt.date | None = None,
     engine: Engine | None = None,
@@ -78,6 +87,7 @@ def collect(
     The first collect of a source infers and stores its feature schema (honouring
     the overrides); later collects reuse it and reject contradicting overrides.
     ``source`` may also be the name of a registered file/bundled/SQL source.
+    ``na_values``: CSV cells read as missing besides empty ones (fixed at first collect).
     """
     if batch_size is not None and batch_size < 1:
         raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size}")
@@ -91,7 +101,7 @@ def collect(
         "numerical": numerical,
     }
     spec, stored = resolve_registered(
-        engine, source or get_settings().data_source, name, sql_url, query, options
+        engine, source or get_settings().data_source, name, sql_url, query, options, na_values
     )
     frame = read_source(spec)
     schema_dict = stored.feature_schema if stored else register(engine, spec, frame)
@@ -102,14 +112,17 @@ def collect(
     if absent:
         raise SchemaError(f"source {spec.name!r} lacks columns of its stored schema: {absent}")
     keys, key_problems = row_keys(frame, schema)
-    seen = _stored_keys(engine, spec.name)
+    stored_labels, quarantined_keys = _stored_keys(engine, spec.name)
+    seen = stored_labels.keys() | quarantined_keys
     pending = np.flatnonzero(np.fromiter((k not in seen for k in keys), bool, len(keys)))
     batch = pending if batch_size is None else pending[:batch_size]
     inserted = quarantined = processed = 0
+    max_abs, out_of_range = get_settings().max_abs_numeric_value, Counter[str]()
     for start in range(0, len(batch), CHUNK_ROWS):
         rows = batch[start : start + CHUNK_ROWS]
         chunk = frame.iloc[rows].reset_index(drop=True)
-        checked = check_rows(chunk, schema, labels=schema_dict.get("labels"))
+        checked = check_rows(chunk, schema, labels=schema_dict.get("labels"), max_abs=max_abs)
+        out_of_range.update(checked.out_of_range)
         reasons = with_key_problems(checked.reasons, rows, key_problems)
         chunk_keys = [keys[i] for i in rows]
         with engine.begin() as conn:  # one transaction per chunk: a kill loses one chunk at most
@@ -119,6 +132,23 @@ def collect(
             quar = store_quarantined(conn, spec.name, chunk, reasons, chunk_keys, data_date)
         inserted, quarantined, processed = inserted + ins, quarantined + quar, processed + proc
     processed += build_processed(source=spec.name, engine=engine)
+    changed = changed_labels(label_texts(frame[schema.target]), keys, stored_labels, schema.target)
+    if changed.rows:
+        with engine.begin() as conn:
+            store_quarantined(
+                conn,
+                spec.name,
+                frame.iloc[changed.rows].reset_index(drop=True),
+                list(changed.reasons),
+                changed.keys,
+                data_date,
+            )
+        logger.warning(
+            "%d stored rows of %s have a changed label (kept; see quarantine), e.g. %s",
+            len(changed.rows),
+            spec.name,
+            changed.reasons[0],
+        )
     summary = IngestSummary(
         source=spec.name,
         read=len(frame),
@@ -127,15 +157,20 @@ def collect(
         already_stored=len(frame) - len(pending) + len(batch) - inserted - quarantined,
         remaining=len(pending) - len(batch),
         processed=processed,
+        changed_labels=len(changed.rows),
+        out_of_range=dict(out_of_range),
     )
     logger.info("collect %s (data_date %s): %s", spec.name, data_date, summary.as_dict())
     return summary
 
 
-def _stored_keys(engine: Engine, source: str) -> set[str]:
-    stmt = union_all(
-        select(RawData.row_key).where(RawData.source == source),
-        select(QuarantinedRow.row_key).where(QuarantinedRow.source == source),
-    )
+def _stored_keys(engine: Engine, source: str) -> tuple[dict[str, str], set[str]]:
+    """Keys already taken: stored rows with their labels, and quarantined keys."""
     with engine.connect() as conn:
-        return set(conn.scalars(stmt))
+        raw = conn.execute(
+            select(RawData.row_key, RawData.label).where(RawData.source == source)
+        ).all()
+        quarantined = conn.scalars(
+            select(QuarantinedRow.row_key).where(QuarantinedRow.source == source)
+        )
+        return dict(raw), set(quarantined)

@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from src.data.database import get_engine
-from src.data.feature_schema import FeatureSchema, infer_schema
+from src.data.feature_schema import FeatureSchema, infer_schema_with_exclusions
 from src.data.sources import SourceSpec, default_source_name, resolve_source, source_kind
 from src.data.storage import insert_ignore
 from src.data.tables import DataSource, RawData
@@ -84,11 +84,17 @@ def resolve_registered(
     sql_url: str | None,
     query: str | None,
     options: dict[str, Any],
+    na_values: Sequence[str] | None = None,
 ) -> tuple[SourceSpec, DataSource | None]:
-    """The spec to read, filled in from the stored registration when there is one."""
+    """The spec to read, filled in from the stored registration when there is one.
+
+    ``na_values`` (None: not given) is fixed at the first collect like the schema:
+    reading "NA" as missing in one run and as text in the next would change the
+    stored values and the content keys of the same rows.
+    """
     source_name = default_source_name(source, name=name)
     stored = registration(engine, source_name)
-    given = dict(options)
+    given = dict(options) | {"na_values": tuple(na_values or ())}
     if stored is not None:
         kind = source_kind(source)
         if kind is None:  # a registered name: read it again from where it was registered
@@ -107,8 +113,24 @@ def resolve_registered(
         given["target"] = options["target"] or known.target
         given["positive"] = options["positive"] or known.positive_label
         given["id_column"] = options["id_column"] or known.id_column
+        given["na_values"] = _stored_na_values(stored.feature_schema, na_values)
     spec = resolve_source(source, name=source_name, sql_url=sql_url, query=query, **given)
     return spec, stored
+
+
+def _stored_na_values(
+    stored_schema: dict[str, Any], given: Sequence[str] | None
+) -> tuple[str, ...] | None:
+    """The NA tokens a registered source is read with; ``given`` must agree with them."""
+    known = stored_schema.get("na_values")  # absent: registered before the option existed
+    have = None if known is None else tuple(known)
+    if given is not None and tuple(given) != have:
+        stored_as = "pandas' default NA strings" if have is None else list(have)
+        raise SchemaError(
+            f"options contradict the stored schema of this source: na values {list(given)!r} "
+            f"(stored: {stored_as}) (use --name to start a new source)"
+        )
+    return have
 
 
 def register(engine: Engine, spec: SourceSpec, frame: pd.DataFrame) -> dict[str, Any]:
@@ -140,7 +162,7 @@ def register(engine: Engine, spec: SourceSpec, frame: pd.DataFrame) -> dict[str,
             positive,
             negatives[0][1],
         )
-    schema = infer_schema(
+    schema, excluded = infer_schema_with_exclusions(
         frame.assign(**{spec.target: labels}),
         target=spec.target,
         positive_label=positive,
@@ -148,11 +170,24 @@ def register(engine: Engine, spec: SourceSpec, frame: pd.DataFrame) -> dict[str,
         categorical=spec.categorical,
         numerical=spec.numerical,
     )
+    if excluded:
+        logger.warning(
+            "%s: %d column(s) not used as features: %s (pass --categorical or --numerical "
+            "with a new --name to use one anyway)",
+            spec.describe(),
+            len(excluded),
+            "; ".join(f"{col!r} {why}" for col, why in excluded.items()),
+        )
     row = {
         "name": spec.name,
         "kind": spec.kind,
         "location": spec.location,
-        "feature_schema": schema.to_dict() | {"labels": [positive, negatives[0][1]]},
+        "feature_schema": schema.to_dict()
+        | {
+            "labels": [positive, negatives[0][1]],
+            "na_values": list(spec.na_values or ()),
+            "excluded": excluded,
+        },
     }
     with engine.begin() as conn:
         insert_ignore(conn, DataSource, [row], ["name"])

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import quote_password
+from src.data.csv_reading import check_column_names, read_csv
 from src.data.database import redact_url
 from src.data.validation import MAX_KEY_LENGTH, row_keys
 from src.data.values import label_texts, plain_value, received_values
@@ -80,6 +81,8 @@ class SourceSpec:
     categorical: tuple[str, ...] | None = None
     numerical: tuple[str, ...] | None = None
     sql_url: str | None = field(default=None, repr=False)  # never stored: may hold a password
+    # CSV cells read as missing besides empty ones; None: pandas' defaults (legacy sources)
+    na_values: tuple[str, ...] | None = ()
 
     def describe(self) -> str:
         """A log-safe one-liner (the SQL URL's password is masked)."""
@@ -122,6 +125,7 @@ def resolve_source(
     numerical: Sequence[str] | None = None,
     sql_url: str | None = None,
     query: str | None = None,
+    na_values: Sequence[str] | None = (),
 ) -> SourceSpec:
     """Turn a ``--source`` argument and its options into a ``SourceSpec`` (no reading yet)."""
     kind = source_kind(source)
@@ -131,9 +135,14 @@ def resolve_source(
             f", a {'/'.join(FILE_SUFFIXES)} file path, or 'sql' with --sql-url and --query"
         )
     resolved_name = default_source_name(source, name=name)
+    if na_values and (kind != "file" or FILE_SUFFIXES[Path(source).suffix.lower()] != "csv"):
+        raise DataSourceError(
+            f"--na-values applies to CSV files only; {source!r} has typed missing values"
+        )
     overrides = {
         "categorical": tuple(categorical) if categorical is not None else None,
         "numerical": tuple(numerical) if numerical is not None else None,
+        "na_values": None if na_values is None else tuple(na_values),
     }
     if kind == "bundled":
         bundled = BUNDLED[source]
@@ -174,10 +183,8 @@ def resolve_source(
 def read_source(spec: SourceSpec) -> pd.DataFrame:
     """All rows of the source, in source order, with string column names."""
     frame = _read(spec)
+    check_column_names(list(frame.columns), spec.describe())
     frame.columns = [str(c) for c in frame.columns]
-    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
-    if duplicated:
-        raise DataSourceError(f"{spec.describe()} has duplicated columns {duplicated}")
     for role, column in (("target", spec.target), ("id", spec.id_column)):
         if column is not None and column not in frame.columns:
             raise DataSourceError(
@@ -204,8 +211,10 @@ def _read(spec: SourceSpec) -> pd.DataFrame:
             raise DataSourceError(f"file not found: {path}")
         try:
             if FILE_SUFFIXES.get(path.suffix.lower()) == "csv":
-                return pd.read_csv(path, low_memory=False)
+                return read_csv(path, na_values=spec.na_values)
             return pd.read_parquet(path)
+        except DataSourceError:
+            raise
         except Exception as exc:  # pandas/pyarrow raise many types for a bad file
             raise DataSourceError(f"cannot read {path}: {type(exc).__name__}: {exc}") from exc
     if not spec.sql_url:

@@ -10,7 +10,7 @@ must be kept for inspection, not dropped or allowed to fail a whole batch.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from src.data.feature_schema import FeatureSchema
-from src.data.values import is_number_dtype, label_texts, received_values
+from src.data.values import NA_LIKE, is_number_dtype, label_texts, received_values, to_numbers
 
 MAX_KEY_LENGTH = 200  # longer ids are stored as their sha256
 _NUMERIC_KINDS = frozenset({"native", "integer", "floating", "mixed-integer-float", "empty"})
@@ -34,6 +34,7 @@ class CheckedRows:
     reasons: list[str | None]  # None = valid
     typed: np.ndarray  # the row's values already have the schema's types
     pure: frozenset[str]  # columns whose values are all str/None or all numbers/None
+    out_of_range: dict[str, int]  # numerical column -> rows beyond the magnitude bound
 
 
 def join_reasons(parts: Iterable[str | None]) -> str | None:
@@ -42,34 +43,46 @@ def join_reasons(parts: Iterable[str | None]) -> str | None:
 
 
 def check_rows(
-    frame: pd.DataFrame, schema: FeatureSchema, *, labels: Sequence[str] | None
+    frame: pd.DataFrame,
+    schema: FeatureSchema,
+    *,
+    labels: Sequence[str] | None,
+    max_abs: float = float("inf"),
 ) -> CheckedRows:
-    """Validate rows: a known target label; numbers numeric and finite; no NUL characters.
+    """Validate rows: a known target label; numbers numeric, finite and within ``max_abs``.
 
     ``labels`` are the two target values seen when the schema was inferred (None: any).
+    ``max_abs`` bounds magnitudes: a finite 1e308 still overflows training statistics.
     """
     reasons: dict[int, list[str]] = {}
 
-    def flag(mask: np.ndarray, values: Sequence[Any], message: str) -> None:
+    def flag(mask: np.ndarray, values: Sequence[Any], message: Callable[[str], str]) -> None:
+        # ``message`` builds the reason from the shown value.  Never str.format: column names
+        # and values are user text, and "{rate}" in one must not be read as a placeholder.
         for i in np.flatnonzero(mask):
-            shown = repr(values[i])
-            shown = shown if len(shown) <= 80 else shown[:77] + "..."
-            reasons.setdefault(int(i), []).append(message.format(value=shown))
+            reasons.setdefault(int(i), []).append(message(_shown(values[i])))
 
     target, known = schema.target, set(labels or ())
+    expected = sorted(known)
     label_text = label_texts(frame[target])
     flag(
         np.array([t is None for t in label_text], dtype=bool),
         label_text,
-        f"missing target value in column {target!r}",
+        lambda _: f"missing target value in column {target!r}",
     )
     flag(
         np.array([t is not None and bool(known) and t not in known for t in label_text]),
         label_text,
-        f"unknown target value {{value}} in column {target!r} (expected one of {sorted(known)})",
+        lambda v: f"unknown target value {v} in column {target!r} (expected one of {expected})",
+    )
+    flag(
+        np.array([t is not None and "\x00" in t for t in label_text], dtype=bool),
+        label_text,
+        lambda _: f"NUL character in target column {target!r}",
     )
     values: dict[str, np.ndarray] = {}
     typed, pure = np.ones(len(frame), dtype=bool), set()
+    out_of_range: dict[str, int] = {}
     for col in schema.features:
         series = frame[col]
         vals = values[col] = received_values(series)
@@ -79,32 +92,59 @@ def check_rows(
             pure.add(col)
         if col in schema.numerical:
             numbers = (
-                series.to_numpy(dtype="float64", na_value=np.nan)
-                if native
-                else pd.to_numeric(pd.Series(vals, dtype=object), errors="coerce").to_numpy(
-                    dtype="float64", na_value=np.nan
-                )
+                series.to_numpy(dtype="float64", na_value=np.nan) if native else to_numbers(vals)
             )
             flag(
                 np.isnan(numbers) & ~pd.isna(vals),
                 vals,
-                f"non-numeric value {{value}} in numerical column {col!r}",
+                lambda v, col=col: (
+                    f"non-numeric value {v} in numerical column {col!r}" + _na_hint(v)
+                ),
             )
-            flag(np.isinf(numbers), vals, f"non-finite value {{value}} in numerical column {col!r}")
+            flag(
+                np.isinf(numbers),
+                vals,
+                lambda v, col=col: f"non-finite value {v} in numerical column {col!r}",
+            )
+            with np.errstate(invalid="ignore"):
+                huge = np.isfinite(numbers) & (np.abs(numbers) > max_abs)
+            if huge.any():
+                out_of_range[col] = int(huge.sum())
+                flag(
+                    huge,
+                    vals,
+                    lambda v, col=col: (
+                        f"value {v} in numerical column {col!r} exceeds the magnitude bound "
+                        f"{max_abs:g} (MAX_ABS_NUMERIC_VALUE)"
+                    ),
+                )
             if kind not in _NUMERIC_KINDS:
                 typed &= np.array([v is None or type(v) in (int, float) for v in vals], dtype=bool)
         elif kind not in _STRING_KINDS:
             typed &= np.array([v is None or isinstance(v, str) for v in vals], dtype=bool)
         if not native and any(isinstance(u, str) and "\x00" in u for u in pd.unique(vals)):
             nul = np.array([isinstance(v, str) and "\x00" in v for v in vals], dtype=bool)
-            flag(nul, vals, f"NUL character in column {col!r}")
+            flag(nul, vals, lambda _, col=col: f"NUL character in column {col!r}")
     return CheckedRows(
         values=values,
         labels=label_text,
         typed=typed,
         pure=frozenset(pure),
+        out_of_range=out_of_range,
         reasons=[join_reasons(reasons.get(i, ())) for i in range(len(frame))],
     )
+
+
+def _na_hint(shown: str) -> str:
+    """For a value pandas would have read as missing: how to ask for that."""
+    text = shown[1:-1].strip() if shown[:1] in "'\"" else ""
+    return f" (pass --na-values {text} to read it as missing)" if text in NA_LIKE else ""
+
+
+def _shown(value: Any) -> str:
+    """A value as quoted in a reason: its repr, cut to 80 characters."""
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def with_key_problems(
@@ -135,6 +175,9 @@ def row_keys(frame: pd.DataFrame, schema: FeatureSchema) -> tuple[list[str], dic
         for i, key in zip(missing, _content_keys(frame.iloc[missing], schema), strict=True):
             keys[i], problems[i] = f"noid:{key}", f"missing value in id column {col!r}"
     for i, key in enumerate(keys):
+        if "\x00" in key:  # PostgreSQL text cannot hold NUL: the row is kept, keyed without it
+            keys[i] = key = key.replace("\x00", "\ufffd")
+            problems[i] = f"NUL character in id column {col!r}"
         if len(key) > MAX_KEY_LENGTH:
             keys[i] = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
     series = pd.Series(keys, dtype=object)
@@ -146,6 +189,39 @@ def row_keys(frame: pd.DataFrame, schema: FeatureSchema) -> tuple[list[str], dic
             )
             keys[i] = f"{keys[i]}#{occurrence[i]}"
     return keys, problems
+
+
+@dataclass(frozen=True)
+class ChangedLabels:
+    """Source rows whose key is stored with another label: their positions, keys and reasons."""
+
+    rows: list[int]
+    keys: list[str]  # quarantine keys: one per distinct (row key, new label)
+    reasons: list[str]
+
+
+def changed_labels(
+    labels: Sequence[str | None], keys: Sequence[str], stored: dict[str, str], target: str
+) -> ChangedLabels:
+    """Rows already stored under their key whose label in the source now differs.
+
+    Ingestion is idempotent by row key, so a relabelled row would otherwise be
+    skipped without a word.  The stored label is kept (training data must not change
+    under a model silently); the new version is quarantined once per distinct label.
+    """
+    rows, qkeys, texts = [], [], []
+    for i, (key, label) in enumerate(zip(keys, labels, strict=True)):
+        old = stored.get(key)
+        if old is None or old == label:
+            continue
+        digest = hashlib.sha256(str(label).encode()).hexdigest()[:12]
+        rows.append(i)
+        qkeys.append(f"{key}#label-changed:{digest}")
+        texts.append(
+            f"label changed for stored row key {key!r} in column {target!r}: "
+            f"stored {old!r}, now {label!r} (stored label kept)"
+        )
+    return ChangedLabels(rows=rows, keys=qkeys, reasons=texts)
 
 
 def _content_keys(frame: pd.DataFrame, schema: FeatureSchema) -> list[str]:

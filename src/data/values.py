@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import json
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,6 +25,55 @@ _STRING_KINDS = ("string", "empty")
 
 # Compact JSON text of a value; raises on NaN/inf, which JSON cannot hold.
 dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+# Numbers as spreadsheets export them: thousands separators and/or a trailing percent sign.
+# Strict on purpose: "1,5" (a decimal comma) or "1,23" stay text rather than guessed.
+_FORMATTED_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d*)(?:\.\d+)?%?")
+
+
+# pandas' default NA strings.  CSV cells holding them are text unless listed in --na-values;
+# knowing them lets inference keep a numeric column numeric and quarantine reasons give a hint.
+NA_LIKE = frozenset(
+    [
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    ]
+)
+
+
+def to_numbers(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Values as float64 (NaN = missing or not a number), accepting "1,234" and "12.5%".
+
+    "12.5%" reads 12.5 (the number written, as interest-rate columns mean it).  Ingest
+    validation, schema inference, the feature frame and serving all parse with this one
+    function, so a value accepted at ingest is read the same way everywhere after.
+    """
+    series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
+    numbers = np.array(pd.to_numeric(series, errors="coerce"), dtype="float64")  # a copy
+    retry = np.isnan(numbers) & series.notna().to_numpy()
+    for i in np.flatnonzero(retry):
+        value = series.iloc[i]
+        text = value.strip() if isinstance(value, str) else ""
+        if any(c.isdigit() for c in text) and _FORMATTED_NUMBER.fullmatch(text):
+            numbers[i] = float(text.replace(",", "").rstrip("%"))
+    return numbers
 
 
 def load_json_texts(texts: Iterable[str]) -> list[Any]:

@@ -30,7 +30,9 @@ import pandas as pd
 import torch
 
 from src.data.feature_schema import FeatureSchema
+from src.data.values import to_numbers
 from src.exceptions import InvalidInputError
+from src.models.finite_stats import finite_moments, first_non_finite
 
 FORMAT_VERSION = 1
 
@@ -89,13 +91,14 @@ class Preprocessor:
             if np.isnan(raw).any():
                 indicator_columns.append(col)
             filled = np.where(np.isnan(raw), median, raw)
-            if observed.size > 2 and abs(float(pd.Series(filled).skew())) > skew_threshold:
+            mean, std, skew = finite_moments(filled)
+            if observed.size > 2 and abs(skew) > skew_threshold:
                 log_columns.append(col)
                 filled = _signed_log1p(filled)
-            means[col] = float(filled.mean())
-            std = float(filled.std())
+                mean, std, _ = finite_moments(filled)
+            means[col] = mean
             stds[col] = std if std > 1e-12 else 1.0  # constant column -> all zeros, no NaN
-        return cls(
+        fitted = cls(
             schema=schema,
             categories=categories,
             modes=modes,
@@ -106,6 +109,23 @@ class Preprocessor:
             indicator_columns=indicator_columns,
             clip=clip,
         )
+        fitted.check_finite()
+        return fitted
+
+    def check_finite(self) -> None:
+        """Refuse non-finite fitted statistics: a model trained on them predicts NaN.
+
+        Called at the end of ``fit``, i.e. before any model built on this state can be
+        trained or registered.
+        """
+        found = first_non_finite(median=self.medians, mean=self.means, std=self.stds)
+        if found is not None:
+            name, col, value = found
+            raise InvalidInputError(
+                col,
+                f"training {name} is {value} (values too large to be real; lower "
+                "MAX_ABS_NUMERIC_VALUE and re-collect, or drop the column)",
+            )
 
     # ------------------------------------------------------------------ layout
     @property
@@ -145,7 +165,8 @@ class Preprocessor:
             filled = np.where(missing, self.medians[col], raw)
             if col in log_set:
                 filled = _signed_log1p(filled)
-            scaled = (filled - self.means[col]) / self.stds[col]
+            with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: clipped below
+                scaled = (filled - self.means[col]) / self.stds[col]
             x_num[:, j] = np.clip(scaled, -self.clip, self.clip)
             if col in self.indicator_columns:
                 x_num[:, n_num + self.indicator_columns.index(col)] = missing
@@ -218,7 +239,7 @@ def _categorical_strings(series: pd.Series) -> pd.Series:
 
 def _numeric_array(series: pd.Series, col: str) -> np.ndarray:
     """Float64 array with NaN for missing; rejects text and infinities with a clear error."""
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+    values = to_numbers(series)
     bad = np.isnan(values) & series.notna().to_numpy()
     if bad.any():
         example = series[bad].iloc[0]

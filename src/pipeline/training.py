@@ -189,6 +189,7 @@ def _register_once(engine: Any, *, run_id: int, schema: Any) -> str:
             return run.model_version
         require_stage(run, "evaluated")
         bundle = load_state(run)
+        bundle.preprocessor.check_finite()  # a run resumed from older state: never register NaN
         metrics = run.metrics or {}
         row = repo.register_model(
             session,

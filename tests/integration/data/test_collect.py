@@ -229,7 +229,7 @@ def test_racing_collect_stores_each_row_once(db_url, monkeypatch):
     engine = get_engine()
     collect(source="lending_club", batch_size=2000)
     # Pretend another collect stored those 2000 rows after this one looked at the table.
-    monkeypatch.setattr(ingest, "_stored_keys", lambda *_: set())
+    monkeypatch.setattr(ingest, "_stored_keys", lambda *_: ({}, set()))
     summary = collect(source="lending_club", batch_size=5000)
     assert (summary.inserted, summary.already_stored, summary.remaining) == (3000, 2000, 4857)
     assert counts(engine, "lending_club") == (5000, 5000, 0)

@@ -139,3 +139,22 @@ def test_check_rows_without_known_labels_accepts_any_label():
         None,
         "missing target value in column 'label'",
     ]
+
+
+def test_nul_in_id_or_label_is_quarantined_not_sent_to_postgres():
+    data = frame(loan_id=["7", "8\x00", "9"], label=["yes", "no", "y\x00es"])
+    keys, problems = row_keys(data, ID_SCHEMA)
+    assert keys[1] == "8\ufffd" and problems == {1: "NUL character in id column 'loan_id'"}
+    reasons = check_rows(data, ID_SCHEMA, labels=["yes", "no"]).reasons
+    assert reasons[2].endswith("; NUL character in target column 'label'")
+
+
+def test_braces_in_column_names_and_values_are_not_format_fields():
+    schema = FeatureSchema(
+        categorical=("{purpose}",), numerical=("rate{0}",), target="label", positive_label="yes"
+    )
+    data = pd.DataFrame({"{purpose}": ["a"], "rate{0}": ["{x}"], "label": ["{maybe}"]})
+    assert check_rows(data, schema, labels=["yes", "no"]).reasons == [
+        "unknown target value '{maybe}' in column 'label' (expected one of ['no', 'yes']); "
+        "non-numeric value '{x}' in numerical column 'rate{0}'"
+    ]

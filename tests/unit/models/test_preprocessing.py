@@ -126,3 +126,34 @@ def test_non_default_index_and_numeric_like_categories() -> None:
     pre = Preprocessor.fit(frame, schema)
     x_cat, _ = pre.transform(pd.DataFrame({"c": [2, "1"], "x": [1.0, 1.0]}, index=[7, 7]))
     assert x_cat[:, 0].tolist() == [2, 1]
+
+
+HUGE_SCHEMA = FeatureSchema(
+    categorical=(), numerical=("x",), target="y", positive_label="1", id_column=None
+)
+
+
+def test_one_value_past_1e103_still_gets_the_log_and_keeps_the_feature() -> None:
+    # skew() of raw values cubes 1e103 -> inf -> NaN skew: the log was skipped and the
+    # other 99 values all scaled to the same number (the feature was erased).
+    frame = pd.DataFrame({"x": np.r_[np.linspace(1.0, 100.0, 99), 1e103]})
+    pre = Preprocessor.fit(frame, HUGE_SCHEMA)
+    assert pre.log_columns == ["x"]
+    _, x_num = pre.transform(frame)
+    assert torch.isfinite(x_num).all() and x_num[:99, 0].unique().numel() == 99
+
+
+def test_values_near_the_float_limit_give_finite_statistics() -> None:
+    frame = pd.DataFrame({"x": np.r_[np.linspace(1.0, 100.0, 50), [1.797e308] * 50]})
+    pre = Preprocessor.fit(frame, HUGE_SCHEMA)
+    assert np.isfinite([pre.means["x"], pre.stds["x"], pre.medians["x"]]).all()
+    _, x_num = pre.transform(frame)
+    assert torch.isfinite(x_num).all()
+
+
+def test_non_finite_fitted_state_is_refused() -> None:
+    frame = pd.DataFrame({"x": np.linspace(1.0, 100.0, 10)})
+    pre = Preprocessor.fit(frame, HUGE_SCHEMA)
+    pre.means["x"] = float("inf")
+    with pytest.raises(InvalidInputError, match="x: training mean is inf"):
+        pre.check_finite()
