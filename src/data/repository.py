@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select, text, update
@@ -25,6 +25,7 @@ from src.data.tables import (
     ModelMetadata,
     ModelPerformance,
     ProcessedData,
+    TrainingRun,
     utcnow,
 )
 from src.exceptions import ModelNotFoundError, PromotionError
@@ -115,12 +116,17 @@ def next_model_version(session: Session) -> str:
 def register_model(
     session: Session,
     *,
-    fields: dict[str, Any],
+    run: TrainingRun,
+    feature_schema: dict[str, Any],
+    threshold: float,
+    metrics: Mapping[str, float],
     build_artifact: Callable[[str], bytes],
-    event_detail: dict[str, Any],
 ) -> ModelMetadata:
-    """Insert a candidate under a freshly allocated version, with its artifact and audit event.
+    """Insert ``run``'s model as a candidate under a fresh version, with artifact and event.
 
+    ``metrics`` are the held-out test metrics, one per metric column (the caller selects them
+    with ``src.models.metrics.METRIC_NAMES``).  A new model is never active: activation is
+    ``activate_model``'s job, so the one-active-per-line invariant is kept in one place.
     The artifact embeds its own version, so ``build_artifact(version)`` runs under the
     registration lock: two concurrent registrations can never pick the same version.
     """
@@ -130,14 +136,27 @@ def register_model(
     artifact = build_artifact(version)
     digest = hashlib.sha256(artifact).hexdigest()
     row = ModelMetadata(
-        model_version=version, artifact_sha256=digest, artifact_size=len(artifact), **fields
+        model_version=version,
+        artifact_sha256=digest,
+        artifact_size=len(artifact),
+        source=run.source,
+        training_run_id=run.id,
+        training_config=run.config,
+        feature_schema=feature_schema,
+        data_snapshot=run.data_snapshot,
+        threshold=threshold,
+        status="candidate",
+        is_active=False,
+        status_reason="awaiting deployment gate",
+        **{name: float(value) for name, value in metrics.items()},
     )
     row.artifact_record = ModelArtifact(
         model_version=version, artifact=artifact, sha256=digest, size=len(artifact)
     )
     session.add(row)
     session.flush()
-    record_event(session, event="registered", model_version=version, detail=event_detail)
+    detail = {"run_id": run.id, "metrics": dict(metrics), "source": run.source}
+    record_event(session, event="registered", model_version=version, detail=detail)
     return row
 
 

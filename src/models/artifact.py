@@ -23,7 +23,7 @@ from safetensors.torch import save as st_save
 from src.data.feature_schema import FeatureSchema
 from src.exceptions import ArtifactIntegrityError
 from src.models.preprocessing import Preprocessor
-from src.models.training import TrainingConfig
+from src.models.training_config import TrainingConfig
 from src.models.transformer import TabTransformer
 
 FORMAT_TAG = "loan-default/tabtransformer-safetensors/v1"
@@ -112,7 +112,7 @@ def load_bundle(data: bytes, *, expected_sha256: str) -> ModelBundle:
         preprocessor = Preprocessor.from_dict(documents["preprocessor"])
         schema = FeatureSchema.from_dict(documents["feature_schema"])
         assert schema == preprocessor.schema, "feature schema differs from the preprocessor's"
-        model = TabTransformer(**documents["architecture"])
+        model = TabTransformer(**_architecture(documents["architecture"]))
         model.load_state_dict(tensors, strict=True)
         threshold = float(documents["threshold"])
     except ArtifactIntegrityError:
@@ -169,3 +169,17 @@ __all__ = [
     "serialize_bundle",
     "sha256_hex",
 ]
+
+
+def _architecture(document: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments, accepting artifacts written before ``linear_skip`` was removed.
+
+    Models registered earlier store ``"linear_skip": false``; they are the same network, so
+    they keep loading.  One trained with the skip has weights this code cannot rebuild.
+    """
+    arguments = dict(document)
+    if arguments.pop("linear_skip", False):
+        raise ArtifactIntegrityError(
+            "artifact was trained with the removed linear_skip option; retrain the model"
+        )
+    return arguments

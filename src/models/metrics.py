@@ -11,18 +11,12 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    f1_score,
-    precision_recall_curve,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 
 logger = logging.getLogger(__name__)
 
+# The one list of metric names: registry columns, CLI tables, API model info, the pipeline.
+# scikit-learn is imported inside the functions, so the CLI and the API can read this
+# constant without paying ~2 s of sklearn import at start-up.
 METRIC_NAMES = ("f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc")
 
 
@@ -30,6 +24,15 @@ def classification_metrics(
     y_true: np.ndarray, proba: np.ndarray, *, threshold: float
 ) -> dict[str, float]:
     """Metrics for predictions ``proba >= threshold`` against 0/1 labels ``y_true``."""
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
     y = np.asarray(y_true).astype(int).ravel()  # (n,)
     p = np.asarray(proba, dtype=float).ravel()  # (n,)
     assert y.shape == p.shape, f"y_true {y.shape} and proba {p.shape} differ in length"
@@ -53,6 +56,8 @@ def best_f1_threshold(y_true: np.ndarray, proba: np.ndarray) -> float:
     Chosen on validation data, because the default 0.5 is meaningless for a model trained with
     a class-imbalance weight (its probabilities are shifted up).
     """
+    from sklearn.metrics import precision_recall_curve
+
     y = np.asarray(y_true).astype(int).ravel()
     p = np.asarray(proba, dtype=float).ravel()
     if len(np.unique(y)) < 2:

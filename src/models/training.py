@@ -10,16 +10,19 @@ Why it is built this way:
 * Early stopping watches validation ROC-AUC (``early_stopping_metric="roc_auc"``), the metric
   models are promoted on; validation loss is available as ``"loss"``.  The best epoch's weights
   are restored at the end.
+* Nothing here sets the torch thread count: it is process-wide, so the entry points
+  (a pipeline stage, the API, the benchmarks) apply ``torch_num_threads``.
 
 Measured on modeldata/lending_club (stratified 80/20 test split, 85/15 train/valid; 5 splits;
-d_model 32, nhead 4, 6 layers, ff 64, dropout 0.3; 2 CPU cores): the defaults below
+d_model 32, nhead 4, 6 layers, ff 64, dropout 0.3; 2 CPU cores): the Settings defaults
 (batch 256, lr 1e-3, weight decay 0.05, 10 pretrain + <=40 fine-tune epochs, patience 6) give
 test ROC-AUC 0.715-0.749 (mean 0.739; logistic regression 0.755 on the same splits) in about
 25 s on an idle machine; credit_data reaches 0.834-0.859.  Batch 32 is ~2.5x slower per epoch
 for the same AUC.  Pretraining changed AUC by less than the split-to-split noise (±0.03).
 ``numerical_embedding=True`` gave +0.01 mean AUC at ~4x the cost per epoch, so it is off.
-``linear_skip`` (+0.004 ± 0.018 paired AUC on lending_club, 5 folds) and ``ema_decay=0.99``
-(-0.008 ± 0.016) were within fold noise or worse (docs/benchmarks.md), so both are off.
+A Wide & Deep linear skip (+0.004 ± 0.018 paired AUC on lending_club, 5 folds) and an EMA of
+the weights (-0.008 ± 0.016) were within fold noise or worse (docs/benchmarks.md), so both
+were removed.
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ from __future__ import annotations
 import copy
 import logging
 import random
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -39,65 +41,10 @@ from src.models.augmentation import corrupt
 from src.models.losses import nt_xent
 from src.models.metrics import classification_metrics
 from src.models.preprocessing import Preprocessor
+from src.models.training_config import TrainingConfig
 from src.models.transformer import ProjectionHead, TabTransformer
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Hyperparameters and schedule; the first 16 fields mirror ``config.settings.Settings``.
-
-    Defaults are the measured recommendation (module docstring), not Settings' defaults;
-    :meth:`from_settings` is what the pipeline uses.
-    """
-
-    d_model: int = 32
-    nhead: int = 4
-    num_layers: int = 6
-    dim_feedforward: int = 64
-    dropout_rate: float = 0.3
-    learning_rate: float = 1e-3
-    batch_size: int = 256
-    weight_decay: float = 0.05
-    pretrain_epochs: int = 10
-    finetune_epochs: int = 40
-    patience: int = 6
-    seed: int = 42
-    corruption_rate: float = 0.6
-    temperature: float = 0.5
-    projection_dim: int = 32
-    torch_num_threads: int = 2
-    # --- our own knobs (not in Settings; defaults chosen from measurements) ---
-    early_stopping_metric: str = "roc_auc"  # "roc_auc" (higher is better) or "loss"
-    numerical_embedding: bool = False
-    use_cls: bool = False
-    linear_skip: bool = False  # Wide & Deep: add a linear model of the raw inputs to the logit
-    ema_decay: float = 0.0  # > 0: validate, early-stop and keep an EMA of the weights
-    max_grad_norm: float = 1.0
-
-    def __post_init__(self) -> None:
-        assert self.early_stopping_metric in ("roc_auc", "loss"), (
-            f"early_stopping_metric must be 'roc_auc' or 'loss', got {self.early_stopping_metric!r}"
-        )
-        assert self.batch_size >= 2, "batch_size must be >= 2 (NT-Xent needs negatives)"
-        assert 0.0 <= self.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {self.ema_decay}"
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> TrainingConfig:
-        """Read same-named lowercase attributes; fields Settings lacks keep their defaults."""
-        values = {
-            f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)
-        }
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -127,7 +74,6 @@ def build_model(preprocessor: Preprocessor, config: TrainingConfig) -> TabTransf
         dropout=config.dropout_rate,
         numerical_embedding=config.numerical_embedding,
         use_cls=config.use_cls,
-        linear_skip=config.linear_skip,
         numerical_groups=preprocessor.numerical_groups,
     )
 
@@ -150,7 +96,6 @@ def pretrain(
     Two SCARF-corrupted views of each batch go through encoder + a throw-away projection head
     and NT-Xent pulls the views of the same row together.  No labels are used.
     """
-    torch.set_num_threads(config.torch_num_threads)
     if config.pretrain_epochs <= 0:
         return []
     assert x_cat.shape[0] == x_num.shape[0], "x_cat and x_num need the same number of rows"
@@ -201,8 +146,11 @@ def finetune(
     config: TrainingConfig,
     progress: bool = True,
 ) -> FinetuneResult:
-    """Supervised training with early stopping; ``train``/``valid`` are (x_cat, x_num, y)."""
-    torch.set_num_threads(config.torch_num_threads)
+    """Supervised training with early stopping; ``train``/``valid`` are (x_cat, x_num, y).
+
+    Seeds itself from ``config.seed`` (like ``build_model`` and ``pretrain``), so fine-tuning a
+    stored pretrained model in a fresh process gives the same weights as one process doing all.
+    """
     x_cat, x_num, y = train
     v_cat, v_num, v_y = valid
     assert x_cat.shape[0] == x_num.shape[0] == y.shape[0], "train tensors differ in rows"
@@ -210,7 +158,8 @@ def finetune(
     y = y.float().view(-1)  # (n,)
     v_y_np = v_y.view(-1).numpy().astype(int)
     n_pos = float(y.sum())
-    assert 0 < n_pos < len(y), "training labels need both classes"
+    if not 0 < n_pos < len(y):
+        raise ValueError("training labels need both classes")
     pos_weight = torch.tensor((len(y) - n_pos) / n_pos)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     set_seed(config.seed)
@@ -222,14 +171,7 @@ def finetune(
     best_state = copy.deepcopy(model.state_dict())
     history: list[dict[str, float]] = []
     bar = tqdm(range(config.finetune_epochs), desc="finetune", disable=not progress)
-    # Optional exponential moving average of the weights (Polyak averaging): validation,
-    # early stopping and the restored weights all use the average, which is smoother than
-    # the last SGD iterate on small, noisy validation sets.
-    ema = copy.deepcopy(model.state_dict()) if config.ema_decay > 0 else None
-    live: dict[str, Tensor] | None = None
     for epoch in bar:
-        if ema is not None and live is not None:
-            model.load_state_dict(live)  # back to the raw weights for the next epoch
         model.train()
         total = 0.0
         for idx in _batches(len(y), config.batch_size, generator):
@@ -239,16 +181,6 @@ def finetune(
             nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             total += loss.item() * len(idx)
-            if ema is not None:
-                with torch.no_grad():
-                    for name, value in model.state_dict().items():
-                        if value.is_floating_point():
-                            ema[name].lerp_(value, 1.0 - config.ema_decay)
-                        else:
-                            ema[name].copy_(value)
-        if ema is not None:
-            live = copy.deepcopy(model.state_dict())
-            model.load_state_dict(ema)
         logits = predict_logits(model, v_cat, v_num)  # (n_valid,)
         valid_loss = float(loss_fn(logits, v_y.float().view(-1)))
         proba = torch.sigmoid(logits).double().numpy()

@@ -9,8 +9,9 @@ so pretraining trains the embeddings, the transformer *and* the MLP trunk.
 Options (off by default; measurements are in the ``training`` module docstring):
 ``numerical_embedding`` turns each numerical feature into a token too (per-feature linear
 embedding, as in FT-Transformer) so the attention also sees numerics; ``use_cls`` prepends a
-learned CLS token; ``linear_skip`` adds a zero-initialised linear model of the raw inputs to
-the logit (Wide & Deep).  Zero categorical or zero numerical columns are supported (user CSVs).
+learned CLS token.  A Wide & Deep linear skip was measured as no better and removed
+(docs/benchmarks.md, "what we tried").  Zero categorical or zero numerical columns are
+supported (user CSVs).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ class TabTransformer(nn.Module):
         numerical_embedding: bool = False,
         use_cls: bool = False,
         numerical_groups: Sequence[Sequence[int]] | None = None,
-        linear_skip: bool = False,
     ) -> None:
         super().__init__()
         # JSON-able constructor arguments: the artifact stores them to rebuild the model.
@@ -56,7 +56,6 @@ class TabTransformer(nn.Module):
             "numerical_groups": [list(map(int, g)) for g in numerical_groups]
             if numerical_groups
             else None,
-            "linear_skip": bool(linear_skip),
         }
         assert all(c >= 1 for c in cardinalities), f"cardinalities must be >= 1: {cardinalities}"
         assert n_numerical >= 0, f"n_numerical must be >= 0, got {n_numerical}"
@@ -120,15 +119,6 @@ class TabTransformer(nn.Module):
         self.trunk = nn.Sequential(*layers)
         self.d_repr = prev
         self.head = nn.Linear(prev, 1)
-        # Optional "wide" part (Wide & Deep): a linear model of the raw inputs added to the
-        # logit, one weight per category value and per x_num column, initialised at zero so
-        # training starts from the deep model.  Not part of ``encode``: pretraining ignores it.
-        self.linear_skip = linear_skip
-        if linear_skip:
-            self.wide_cat = nn.Embedding(max(sum(cardinalities), 1), 1)
-            nn.init.zeros_(self.wide_cat.weight)
-            self.wide_num = nn.Linear(max(n_numerical, 1), 1, bias=False)
-            nn.init.zeros_(self.wide_num.weight)
 
     def _tokens(self, x_cat: Tensor, x_num: Tensor) -> Tensor:
         """(b, n_tokens, d_model) tokens before the transformer."""
@@ -163,13 +153,7 @@ class TabTransformer(nn.Module):
 
     def forward(self, x_cat: Tensor, x_num: Tensor) -> Tensor:
         """Logits (b,) of the positive class."""
-        logits = self.head(self.encode(x_cat, x_num)).squeeze(-1)  # (b,)
-        if self.linear_skip:
-            if self.n_categorical:
-                logits = logits + self.wide_cat(x_cat + self.category_offsets).sum(dim=(1, 2))
-            if self.n_numerical:
-                logits = logits + self.wide_num(x_num).squeeze(-1)
-        return logits
+        return self.head(self.encode(x_cat, x_num)).squeeze(-1)  # (b,)
 
 
 class ProjectionHead(nn.Module):

@@ -21,22 +21,16 @@ from src.data.database import get_engine, session_scope
 from src.data.processing import get_source_schema, load_frame
 from src.data.tables import TrainingRun
 from src.exceptions import LoanDefaultError, NoDataError
-from src.models.artifact import ModelBundle, serialize_bundle
-from src.models.metrics import METRIC_NAMES, best_f1_threshold, classification_metrics
-from src.models.preprocessing import Preprocessor
-from src.models.training import (
-    TrainingConfig,
-    build_model,
-    finetune,
-    predict_proba,
-    pretrain,
-    set_seed,
-)
+from src.models.artifact import serialize_bundle
+from src.models.fitting import finetune_bundle, pretrain_bundle
+from src.models.metrics import METRIC_NAMES, classification_metrics
+from src.models.training import predict_proba
+from src.models.training_config import TrainingConfig
 from src.pipeline.model_lines import resolve_line
 from src.pipeline.splits import Splits
 from src.pipeline.training_runs import (
+    StageOutput,
     data_hash,
-    label_tensor,
     load_state,
     require_stage,
     run_stage,
@@ -96,20 +90,12 @@ def prepare_training(*, source: str | None = None) -> int:
 def pretrain_stage(*, run_id: int, progress: bool = True) -> int:
     """Fit preprocessing on the training split and run NT-Xent contrastive pretraining."""
 
-    def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> dict[str, Any]:
-        set_seed(config.seed)
-        preprocessor = Preprocessor.fit(splits.train.features, splits.train.schema)
-        model = build_model(preprocessor, config)
-        x_cat, x_num = preprocessor.transform(splits.train.features)
-        losses = pretrain(model, x_cat, x_num, config=config, progress=progress)
-        bundle = ModelBundle(
-            model=model,
-            preprocessor=preprocessor,
-            config=config,
-            threshold=0.5,
-            metadata={"pretrain_losses": losses},
+    def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> StageOutput:
+        train = splits.train
+        bundle = pretrain_bundle(
+            train.features, schema=train.schema, config=config, progress=progress
         )
-        return {"bundle": bundle}
+        return StageOutput(bundle=bundle)
 
     return run_stage(run_id, needs="prepared", produces="pretrained", work=work)
 
@@ -117,21 +103,11 @@ def pretrain_stage(*, run_id: int, progress: bool = True) -> int:
 def finetune_stage(*, run_id: int, progress: bool = True) -> int:
     """Fine-tune with a classification head; pick the F1-maximising threshold on validation."""
 
-    def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> dict[str, Any]:
-        bundle = load_state(run)
-        bundle.model.requires_grad_(True)  # load_bundle hands back a frozen, inference-ready model
-        set_seed(config.seed + 1)
-        pre = bundle.preprocessor
-        train = (*pre.transform(splits.train.features), label_tensor(splits.train))
-        valid = (*pre.transform(splits.valid.features), label_tensor(splits.valid))
-        result = finetune(bundle.model, train, valid, config=config, progress=progress)
-        valid_proba = predict_proba(bundle.model, valid[0], valid[1])
-        threshold = best_f1_threshold(splits.valid.labels, valid_proba)
-        metadata = bundle.metadata | {
-            "best_epoch": result.best_epoch,
-            "best_valid_score": result.best_score,
-        }
-        return {"bundle": replace(bundle, threshold=float(threshold), metadata=metadata)}
+    def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> StageOutput:
+        bundle = finetune_bundle(
+            load_state(run), train=splits.train, valid=splits.valid, progress=progress
+        )
+        return StageOutput(bundle=bundle)
 
     return run_stage(run_id, needs="pretrained", produces="finetuned", work=work)
 
@@ -139,13 +115,13 @@ def finetune_stage(*, run_id: int, progress: bool = True) -> int:
 def evaluate_stage(*, run_id: int) -> int:
     """Score the held-out test split: preprocessing, early stopping and threshold never saw it."""
 
-    def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> dict[str, Any]:
+    def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> StageOutput:
         bundle = load_state(run)
         x_cat, x_num = bundle.preprocessor.transform(splits.test.features)
         proba = predict_proba(bundle.model, x_cat, x_num)
         metrics = classification_metrics(splits.test.labels, proba, threshold=bundle.threshold)
         logger.info("run %d test metrics (positive class = default): %s", run_id, metrics)
-        return {"metrics": metrics}
+        return StageOutput(metrics=metrics)
 
     return run_stage(run_id, needs="finetuned", produces="evaluated", work=work)
 
@@ -193,22 +169,13 @@ def _register_once(engine: Any, *, run_id: int, schema: Any) -> str:
         metrics = run.metrics or {}
         row = repo.register_model(
             session,
-            fields={
-                "source": run.source,
-                "training_run_id": run.id,
-                "training_config": run.config,
-                "feature_schema": schema.to_dict(),
-                "data_snapshot": run.data_snapshot,
-                "threshold": bundle.threshold,
-                "status": "candidate",
-                "is_active": False,
-                "status_reason": "awaiting deployment gate",
-                **{k: float(metrics[k]) for k in METRIC_NAMES},
-            },
+            run=run,
+            feature_schema=schema.to_dict(),
+            threshold=bundle.threshold,
+            metrics={name: float(metrics[name]) for name in METRIC_NAMES},
             build_artifact=lambda version: serialize_bundle(
                 replace(bundle, metadata=bundle.metadata | {"model_version": version})
             ),
-            event_detail={"run_id": run.id, "metrics": metrics, "source": run.source},
         )
         run.stage, run.model_version, run.state = "registered", row.model_version, None
         version = row.model_version

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,7 +19,7 @@ from src.data.processing import LabelledFrame, load_frame
 from src.data.tables import TrainingRun
 from src.exceptions import LoanDefaultError
 from src.models.artifact import ModelBundle, load_bundle, serialize_bundle, sha256_hex
-from src.models.training import TrainingConfig
+from src.models.training_config import TrainingConfig
 from src.pipeline.splits import Splits, make_splits
 
 logger = logging.getLogger(__name__)
@@ -26,13 +27,29 @@ logger = logging.getLogger(__name__)
 STAGES = ("prepared", "pretrained", "finetuned", "evaluated", "registered")
 
 
+@dataclass(frozen=True)
+class StageOutput:
+    """What a stage hands back to be stored on its run: the model state, test metrics, or both.
+
+    Typed rather than a dict, so a misspelt key cannot silently store nothing.
+    """
+
+    bundle: ModelBundle | None = None
+    metrics: dict[str, float] | None = None
+
+
 def run_stage(
     run_id: int,
     *,
     needs: str,
     produces: str,
-    work: Callable[[TrainingRun, Splits, TrainingConfig], dict[str, Any]],
+    work: Callable[[TrainingRun, Splits, TrainingConfig], StageOutput],
 ) -> int:
+    """Load the run's data and config, call ``work``, store its output and advance the stage.
+
+    Also applies the run's ``torch_num_threads``: a stage is an entry point (a DAG task, the
+    CLI), and the thread count is process-wide state the pure training code must not set.
+    """
     with session_scope() as session:
         run = session.get(TrainingRun, run_id)
         if run is None:
@@ -45,6 +62,7 @@ def run_stage(
     config = TrainingConfig.from_dict(run.config)
     frame = load_frame(source=run.source, max_raw_id=run.data_snapshot["max_raw_id"])
     splits = splits_for(frame, source=run.source, snapshot=run.data_snapshot, seed=config.seed)
+    torch.set_num_threads(config.torch_num_threads)
     try:
         output = work(run, splits, config)
     except Exception as exc:
@@ -56,11 +74,11 @@ def run_stage(
     with session_scope() as session:
         stored = session.get(TrainingRun, run_id)
         assert stored is not None
-        if "bundle" in output:
-            stored.state = serialize_bundle(output["bundle"])
+        if output.bundle is not None:
+            stored.state = serialize_bundle(output.bundle)
             stored.state_sha256 = sha256_hex(stored.state)
-        if "metrics" in output:
-            stored.metrics = output["metrics"]
+        if output.metrics is not None:
+            stored.metrics = output.metrics
         stored.stage, stored.error = produces, None
     logger.info("run %d: %s", run_id, produces)
     return run_id
@@ -104,10 +122,6 @@ def splits_for(frame: LabelledFrame, *, source: str, snapshot: dict[str, Any], s
         validation_fraction=snapshot["validation_fraction"],
         seed=seed,
     )
-
-
-def label_tensor(frame: LabelledFrame) -> torch.Tensor:
-    return torch.as_tensor(frame.labels, dtype=torch.float32)
 
 
 def data_hash(frame: LabelledFrame) -> str:

@@ -8,14 +8,8 @@ import torch
 
 from config.settings import Settings
 from src.models.metrics import classification_metrics
-from src.models.training import (
-    FinetuneResult,
-    TrainingConfig,
-    build_model,
-    finetune,
-    predict_proba,
-    pretrain,
-)
+from src.models.training import FinetuneResult, build_model, finetune, predict_proba, pretrain
+from src.models.training_config import TrainingConfig
 from tests.unit.models.conftest import TINY_CONFIG, train_tiny
 
 

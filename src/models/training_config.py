@@ -1,0 +1,85 @@
+"""``TrainingConfig``: the hyperparameters and schedule a run freezes and an artifact stores.
+
+Its own module so that readers of a stored config (the artifact loader, the run machinery)
+need not import the training loop, and so the defaults visibly come from one place:
+``config.settings.Settings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from config.settings import Settings
+
+EARLY_STOPPING_METRICS = ("roc_auc", "loss")
+
+
+def _settings_default(name: str) -> Any:
+    """The default ``config.settings.Settings`` declares: one set of defaults, not two.
+
+    Read from the class, so no environment or ``.env`` is consulted here (this module does
+    no I/O); the pipeline passes real settings through :meth:`TrainingConfig.from_settings`.
+    """
+    return Settings.model_fields[name].default
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Hyperparameters and schedule; the first 16 fields are ``config.settings.Settings``'.
+
+    Their defaults come from Settings (the measured recommendation, module docstring);
+    the last four are knobs Settings does not expose.
+    """
+
+    d_model: int = _settings_default("d_model")
+    nhead: int = _settings_default("nhead")
+    num_layers: int = _settings_default("num_layers")
+    dim_feedforward: int = _settings_default("dim_feedforward")
+    dropout_rate: float = _settings_default("dropout_rate")
+    learning_rate: float = _settings_default("learning_rate")
+    batch_size: int = _settings_default("batch_size")
+    weight_decay: float = _settings_default("weight_decay")
+    pretrain_epochs: int = _settings_default("pretrain_epochs")
+    finetune_epochs: int = _settings_default("finetune_epochs")
+    patience: int = _settings_default("patience")
+    seed: int = _settings_default("seed")
+    corruption_rate: float = _settings_default("corruption_rate")
+    temperature: float = _settings_default("temperature")
+    projection_dim: int = _settings_default("projection_dim")
+    # Applied by the entry points (a stage, the API, the benchmarks), never inside training:
+    # the thread count is process-wide state.
+    torch_num_threads: int = _settings_default("torch_num_threads")
+    # --- our own knobs (not in Settings; defaults chosen from measurements) ---
+    early_stopping_metric: str = "roc_auc"  # "roc_auc" (higher is better) or "loss"
+    numerical_embedding: bool = False
+    use_cls: bool = False
+    max_grad_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        # Raised, not asserted: ``python -O`` strips asserts, and a bad config must not train.
+        if self.early_stopping_metric not in EARLY_STOPPING_METRICS:
+            raise ValueError(
+                f"early_stopping_metric must be one of {EARLY_STOPPING_METRICS}, "
+                f"got {self.early_stopping_metric!r}"
+            )
+        if self.batch_size < 2:
+            raise ValueError(
+                f"batch_size must be >= 2 (NT-Xent needs negatives), got {self.batch_size}"
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TrainingConfig:
+        """Read same-named lowercase attributes; fields Settings lacks keep their defaults."""
+        values = {
+            f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)
+        }
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
