@@ -162,3 +162,30 @@ def test_prediction_metrics_move(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert 'http_requests_total{endpoint="/predict",method="POST",status="200"} 1.0' in text
     assert "prediction_log_buffer_depth 1.0" in text
+
+
+def test_flat_body_422_says_how_to_nest(client: TestClient) -> None:
+    flat = {"term": "36", "grade": "B", "amount": 3000, "rate": 7.5}
+    response = client.post("/predict", json=flat)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["field"] == "body"
+    assert (
+        "must nest features under 'categorical_features' and 'numerical_features'"
+        in (body["detail"])
+    )
+    assert "['amount', 'grade', 'rate', 'term']" in body["detail"]
+    batch = client.post("/predict/batch", json={"records": [valid_request(), flat]})
+    assert batch.status_code == 422 and batch.json()["field"] == "records[1]"
+
+
+def test_feature_in_the_wrong_section_422_says_so(client: TestClient) -> None:
+    request = valid_request()
+    request["numerical_features"]["grade"] = request["categorical_features"].pop("grade")
+    response = client.post("/predict", json=request)
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "numerical_features.grade: feature 'grade' is categorical but was sent under "
+        "numerical_features",
+        "field": "numerical_features.grade",
+    }
