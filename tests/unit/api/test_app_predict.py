@@ -157,6 +157,24 @@ def test_batch_over_the_cap_is_413(client: TestClient, monkeypatch: pytest.Monke
     assert client.post("/predict/batch", json={"records": [valid_request()] * 2}).status_code == 200
 
 
+def test_explaining_too_many_cells_is_413_saying_why(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_EXPLAIN_CELLS", "8")  # the fake model has 4 features: 2 records
+    monkeypatch.setenv("EXPLAIN_ROWS_PER_PASS", "3")
+    get_settings.cache_clear()
+    body = {"records": [valid_request()] * 3}
+    response = client.post("/predict/batch?explain=true", json=body)
+    assert response.status_code == 413
+    assert response.json()["detail"] == (
+        "explain=true: 3 records x 4 features = 12 exceeds MAX_EXPLAIN_CELLS (8); send at most "
+        "2 records per request when explaining, or omit explain"
+    )
+    assert client.post("/predict/batch", json=body).status_code == 200  # no explain: no cap
+    two = client.post("/predict/batch?explain=true", json={"records": [valid_request()] * 2})
+    assert two.status_code == 200 and all("reasons" in p for p in two.json()["predictions"])
+
+
 def test_prediction_metrics_move(client: TestClient) -> None:
     client.post("/predict", json=valid_request())
     text = client.get("/metrics").text
