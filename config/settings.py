@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     # --- serving -------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # A client that holds a connection cannot hold the server: the whole request body must
+    # arrive within API_BODY_TIMEOUT_SECONDS (408 otherwise), an idle keep-alive connection is
+    # closed after API_TIMEOUT_KEEP_ALIVE_SECONDS, and beyond API_LIMIT_CONCURRENCY open
+    # connections/tasks uvicorn answers 503 (`loan-default serve` and the container use these).
+    api_body_timeout_seconds: float = Field(default=30.0, gt=0.0)
+    api_timeout_keep_alive_seconds: int = Field(default=5, ge=1)
+    api_limit_concurrency: int = Field(default=64, ge=1)
     model_poll_interval_seconds: float = Field(default=10.0, gt=0.0)
     admin_api_key: SecretStr | None = None
     predict_api_key: SecretStr | None = None
