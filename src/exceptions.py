@@ -58,3 +58,8 @@ class ExplainTooLarge(LoanDefaultError):
             "records per request when explaining, or omit explain"
         )
         self.records, self.features, self.limit = records, features, limit
+
+
+class ModelUnavailableError(LoanDefaultError):
+    """A model line exists but its model cannot be served right now (registry unreachable,
+    or its active artifact fails to load); retrying later may succeed."""

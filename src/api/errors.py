@@ -21,6 +21,7 @@ from src.exceptions import (
     InvalidInputError,
     LoanDefaultError,
     ModelNotFoundError,
+    ModelUnavailableError,
     NoDataError,
 )
 
@@ -30,6 +31,7 @@ STATUS_BY_ERROR: tuple[tuple[type[LoanDefaultError], int], ...] = (
     (InvalidInputError, status.HTTP_422_UNPROCESSABLE_CONTENT),
     (ExplainTooLarge, status.HTTP_413_CONTENT_TOO_LARGE),
     (ModelNotFoundError, status.HTTP_404_NOT_FOUND),
+    (ModelUnavailableError, status.HTTP_503_SERVICE_UNAVAILABLE),
     (NoDataError, status.HTTP_409_CONFLICT),
     (ArtifactIntegrityError, status.HTTP_500_INTERNAL_SERVER_ERROR),
     (ConfigurationError, status.HTTP_500_INTERNAL_SERVER_ERROR),

@@ -52,8 +52,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "model": ErrorResponse,
         "description": "body or batch too large, or too many records x features to explain",
     },
+    404: {"model": ErrorResponse, "description": "`model` names no line with an active model"},
     422: {"model": ErrorResponse, "description": "invalid input; `field` names the culprit"},
-    503: {"model": ErrorResponse, "description": "no model loaded yet"},
+    503: {"model": ErrorResponse, "description": "no model loaded yet (or the line's cannot load)"},
 }
 
 
