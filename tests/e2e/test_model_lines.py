@@ -24,7 +24,8 @@ from tests.e2e.helpers import (
     real_requests,
     train_model,
 )
-from tests.e2e.server import running_server, wait_until
+from tests.e2e.server import ApiServer, running_server, wait_until
+from tests.e2e.test_lifecycle import corrupt_and_activate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -38,6 +39,8 @@ class Lines:
     versions: dict[str, str]
     requests: dict[str, list[dict[str, Any]]]
     predictors: dict[str, Any]
+    server: ApiServer
+    swapped_to: list[str]  # versions a test activated on the OTHER line, in order
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,7 @@ def lines() -> Iterator[Lines]:
         requests = {s: real_requests(url, predictors[s].schema, 5, source=s) for s in predictors}
         assert set(predictors[DEFAULT].schema.features) != set(predictors[OTHER].schema.features)
         with running_server(url, DATA_SOURCE=DEFAULT) as server, server.client() as client:
-            yield Lines(url, client, versions, requests, predictors)
+            yield Lines(url, client, versions, requests, predictors, server, [])
 
 
 def test_each_line_is_served_with_its_own_model_and_schema(lines: Lines) -> None:
@@ -115,5 +118,18 @@ def test_a_named_line_hot_swaps_to_its_new_active_model(lines: Lines) -> None:
         return response.status_code == 200 and response.json()["model_version"] == second
 
     wait_until(served_by_second)
+    lines.swapped_to.append(second)
     default = client.post("/predict", json=lines.requests[DEFAULT][0])
     assert default.json()["model_version"] == lines.versions[DEFAULT]
+
+
+def test_a_named_line_keeps_its_model_when_the_new_one_is_corrupt(lines: Lines) -> None:
+    if not lines.swapped_to:
+        pytest.skip("needs the hot-swap test's second model")
+    serving = lines.swapped_to[-1]
+    corrupt_and_activate(lines.url, lines.versions[OTHER])  # checksum now fails
+    message = f"cannot load model {lines.versions[OTHER]} of line '{OTHER}'"
+    wait_until(lambda: message in lines.server.log_text(), interval=0.2)
+    request = lines.requests[OTHER][0]
+    answer = lines.client.post("/predict", params={"model": OTHER}, json=request)
+    assert answer.status_code == 200 and answer.json()["model_version"] == serving
