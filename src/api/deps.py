@@ -44,6 +44,9 @@ ModelLineParam = Annotated[
         alias="model",
         min_length=1,
         max_length=128,
+        # No control characters (PostgreSQL refuses NUL in a query parameter: that would
+        # surface as "registry unreachable" instead of a 422).
+        pattern=r"^[^\x00-\x1f\x7f]+$",
         description="model line (data source) whose active model answers; default: the "
         "service's default line (DATA_SOURCE). Unknown line: 404 naming the known ones.",
     ),
