@@ -155,15 +155,6 @@ class ModelManager:
             self._safe_check()
             self.lines.refresh()  # lines requested by name (?model=) hot-swap the same way
 
-    def model_for(self, line: str | None) -> LoadedModel | None:
-        """The default line's model (``line`` None or the default), else that line's, cached.
-
-        Blocking on a line's first request (it is loaded then): call it off the event loop.
-        """
-        if line is None or line == self.line:
-            return self.current
-        return self.lines.get(line)
-
     def _safe_check(self) -> None:
         try:
             self.check()
