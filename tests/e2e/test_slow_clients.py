@@ -43,8 +43,8 @@ def test_slowly_trickled_body_gets_408_and_the_connection_closes(served: Served)
     env = {"API_BODY_TIMEOUT_SECONDS": "2"}
     with running_server(served.database_url, via_cli=True, **env) as server:
         body = _padded_request(served, 10_000)  # at 10 bytes/s: ~17 minutes to send
+        started = time.monotonic()  # before the headers leave: the server's clock starts later
         sock = _open_partial_post(server.port, body, sent=20)
-        started = time.monotonic()
         answer = b""
         with sock:
             sock.settimeout(0.1)
@@ -54,7 +54,7 @@ def test_slowly_trickled_body_gets_408_and_the_connection_closes(served: Served)
                     sock.sendall(body[position : position + 1])  # one byte every 0.1 s
                     position += 1
                 except (BrokenPipeError, ConnectionResetError):  # closed: the answer is in
-                    sock.settimeout(PATIENCE)
+                    sock.settimeout(PATIENCE)  # (the recv below then reads it, or EOF)
                 try:
                     answer = sock.recv(65536)
                 except TimeoutError:
