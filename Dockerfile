@@ -51,4 +51,5 @@ USER mlops
 
 EXPOSE 8000 8080
 # The API by default; compose gives each Airflow service its own command.
-CMD ["uvicorn", "src.api.main:app", "--host", "0.0.0.0", "--port", "8000", "--timeout-keep-alive", "75"]
+# `loan-default serve`: uvicorn with API_TIMEOUT_KEEP_ALIVE_SECONDS / API_LIMIT_CONCURRENCY.
+CMD ["loan-default", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -67,11 +67,24 @@ class Settings(BaseSettings):
     # --- serving -------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # A client that holds a connection cannot hold the server: the whole request body must
+    # arrive within API_BODY_TIMEOUT_SECONDS (408 otherwise), an idle keep-alive connection is
+    # closed after API_TIMEOUT_KEEP_ALIVE_SECONDS, and beyond API_LIMIT_CONCURRENCY open
+    # connections/tasks uvicorn answers 503 (`loan-default serve` and the container use these).
+    api_body_timeout_seconds: float = Field(default=30.0, gt=0.0)
+    api_timeout_keep_alive_seconds: int = Field(default=5, ge=1)
+    api_limit_concurrency: int = Field(default=64, ge=1)
     model_poll_interval_seconds: float = Field(default=10.0, gt=0.0)
     admin_api_key: SecretStr | None = None
     predict_api_key: SecretStr | None = None
     max_batch_size: int = Field(default=1000, ge=1)
     max_request_bytes: int = Field(default=2_000_000, ge=1024)
+    # ?explain=true costs (features + 1) model rows per record: they go through the model at
+    # most EXPLAIN_ROWS_PER_PASS at a time (bounded memory, ~100 KiB per row at 64 features),
+    # and a request may ask for at most MAX_EXPLAIN_CELLS records x features (413 above: CPU
+    # time grows with it, ~65 ms per record at 64 features on one core).
+    explain_rows_per_pass: int = Field(default=1024, ge=1)
+    max_explain_cells: int = Field(default=20_000, ge=1)
     prediction_log_buffer_size: int = Field(default=100_000, ge=1)
     prediction_log_flush_seconds: float = Field(default=1.0, gt=0.0)
     cors_origins: list[str] = Field(default_factory=list)

@@ -296,6 +296,7 @@ def _read_request_json(path: Path) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    """uvicorn with the connection limits from settings (the body timeout is middleware)."""
     import uvicorn
 
     settings = get_settings()
@@ -304,6 +305,8 @@ def _serve(args: argparse.Namespace) -> None:
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_level=settings.log_level.lower(),
+        timeout_keep_alive=settings.api_timeout_keep_alive_seconds,
+        limit_concurrency=settings.api_limit_concurrency,
     )
 
 

@@ -42,3 +42,24 @@ class InvalidInputError(LoanDefaultError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class ExplainTooLarge(LoanDefaultError):
+    """``explain=true`` asked for more records x features than MAX_EXPLAIN_CELLS allows.
+
+    Occlusion costs one model row per (record, feature): an unbounded request is an unbounded
+    amount of CPU time for one caller.
+    """
+
+    def __init__(self, records: int, features: int, limit: int) -> None:
+        super().__init__(
+            f"explain=true: {records} records x {features} features = {records * features} "
+            f"exceeds MAX_EXPLAIN_CELLS ({limit}); send at most {max(limit // features, 1)} "
+            "records per request when explaining, or omit explain"
+        )
+        self.records, self.features, self.limit = records, features, limit
+
+
+class ModelUnavailableError(LoanDefaultError):
+    """A model line exists but its model cannot be served right now (registry unreachable,
+    or its active artifact fails to load); retrying later may succeed."""

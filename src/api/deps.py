@@ -6,12 +6,13 @@ per request on the hot path.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request, Security, status
+from fastapi import Depends, Header, HTTPException, Query, Request, Security, status
 from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 from starlette.requests import ClientDisconnect
@@ -37,9 +38,31 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def current_model(services: ServicesDep) -> LoadedModel:
-    """The model this request is answered with, captured once (a swap cannot split a request)."""
-    loaded = services.models.current
+ModelLineParam = Annotated[
+    str | None,
+    Query(
+        alias="model",
+        min_length=1,
+        max_length=128,
+        # No control characters (PostgreSQL refuses NUL in a query parameter: that would
+        # surface as "registry unreachable" instead of a 422).
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="model line (data source) whose active model answers; default: the "
+        "service's default line (DATA_SOURCE). Unknown line: 404 naming the known ones.",
+    ),
+]
+
+
+async def current_model(services: ServicesDep, line: ModelLineParam = None) -> LoadedModel:
+    """The model this request is answered with, captured once (a swap cannot split a request).
+
+    A named line that is not cached yet is loaded in a worker thread (never on the loop).
+    """
+    models = services.models
+    if line is not None and line != models.line:
+        cached = models.lines.cached(line)
+        return cached if cached is not None else await asyncio.to_thread(models.lines.get, line)
+    loaded = models.current
     if loaded is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -17,9 +17,11 @@ from src.api.inference import BatchTooLarge
 from src.exceptions import (
     ArtifactIntegrityError,
     ConfigurationError,
+    ExplainTooLarge,
     InvalidInputError,
     LoanDefaultError,
     ModelNotFoundError,
+    ModelUnavailableError,
     NoDataError,
 )
 
@@ -27,7 +29,9 @@ logger = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: tuple[tuple[type[LoanDefaultError], int], ...] = (
     (InvalidInputError, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (ExplainTooLarge, status.HTTP_413_CONTENT_TOO_LARGE),
     (ModelNotFoundError, status.HTTP_404_NOT_FOUND),
+    (ModelUnavailableError, status.HTTP_503_SERVICE_UNAVAILABLE),
     (NoDataError, status.HTTP_409_CONFLICT),
     (ArtifactIntegrityError, status.HTTP_500_INTERNAL_SERVER_ERROR),
     (ConfigurationError, status.HTTP_500_INTERNAL_SERVER_ERROR),

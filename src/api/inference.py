@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from config.settings import get_settings
 from src.api.model_manager import LoadedModel
 from src.data.feature_schema import FeatureSchema
-from src.exceptions import InvalidInputError
+from src.exceptions import ExplainTooLarge, InvalidInputError
 from src.pipeline.prediction import request_to_record
 
 RECORDS = "records"
@@ -138,10 +139,14 @@ def score(
     started: float,
     field_prefix: str = "",
 ) -> Scored:
-    """One forward pass for all records (and one more, batched, for explanations)."""
+    """One forward pass for all records (plus bounded chunks of occlusions when explaining)."""
     from src.data.processing import records_to_frame  # pandas-heavy; imported when serving
 
     predictor = model.predictor
+    settings = get_settings()
+    n_features = len(predictor.schema.features)
+    if explain and len(records) * n_features > settings.max_explain_cells:
+        raise ExplainTooLarge(len(records), n_features, settings.max_explain_cells)
     frame = records_to_frame(records, predictor.schema)
     proba = [float(p) for p in predictor.predict_proba(frame)]
     for i, p in enumerate(proba):
@@ -149,7 +154,11 @@ def score(
             where = f"{field_prefix}[{i}]" if field_prefix else "body"
             raise InvalidInputError(where, "the model produced no finite probability for it")
     unseen = model.unseen_categories(records)
-    reasons = predictor.explain(frame, top_k=5) if explain else None
+    reasons = (
+        predictor.explain(frame, top_k=5, max_rows_per_pass=settings.explain_rows_per_pass)
+        if explain
+        else None
+    )
     threshold = float(predictor.threshold)
     latency_ms = (time.perf_counter() - started) * 1000.0
     created_at = dt.datetime.now(dt.UTC)

@@ -19,7 +19,11 @@ from sqlalchemy import Engine
 from config.settings import get_settings
 from src.api.errors import register_exception_handlers
 from src.api.metrics import ServiceMetrics
-from src.api.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
+from src.api.middleware import (
+    BodySizeLimitMiddleware,
+    BodyTimeoutMiddleware,
+    RequestMetricsMiddleware,
+)
 from src.api.model_manager import ModelManager
 from src.api.openapi import install_openapi
 from src.api.prediction_log import PredictionLogWriter
@@ -98,6 +102,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.state.services = services
     # add_middleware wraps: the last added runs first (metrics sees every response, 413 too).
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodyTimeoutMiddleware, timeout_seconds=settings.api_body_timeout_seconds)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),

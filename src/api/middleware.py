@@ -4,10 +4,14 @@
   (``/predict``, never a raw path, so unknown URLs cannot explode label cardinality).
 * :class:`BodySizeLimitMiddleware` refuses a declared Content-Length above the limit before
   the body is read; chunked bodies are capped while being read (``deps.read_body``).
+* :class:`BodyTimeoutMiddleware` answers 408 when the body does not arrive in time: uvicorn
+  has no body-read timeout, so a client trickling a partial body would hold a connection
+  (and a slot of ``--limit-concurrency``) forever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -60,6 +64,59 @@ class BodySizeLimitMiddleware:
                 await _send_json(send, 413, {"detail": detail})
                 return
         await self.app(scope, receive, send)
+
+
+class BodyReadTimeout(Exception):
+    """The request body did not arrive within the deadline (raised from ``receive``)."""
+
+
+class BodyTimeoutMiddleware:
+    """The whole request body must arrive within ``timeout_seconds`` of the request's start.
+
+    ``receive`` is wrapped: while the body is incomplete each call waits only for what is left
+    of the deadline; on expiry the request is answered 408 with ``Connection: close`` (the
+    rest of the body is never read, so the connection cannot be reused).
+    """
+
+    def __init__(self, app: ASGIApp, *, timeout_seconds: float) -> None:
+        self.app = app
+        self.timeout_seconds = timeout_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = asyncio.get_running_loop().time() + self.timeout_seconds
+        body_done = False
+        started = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), max(remaining, 0.0))
+            except TimeoutError:
+                raise BodyReadTimeout from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracking_send)
+        except BodyReadTimeout:
+            if not started:
+                detail = (
+                    f"request body not received within API_BODY_TIMEOUT_SECONDS "
+                    f"({self.timeout_seconds:g} s)"
+                )
+                await _send_json(send, 408, {"detail": detail})
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from config.settings import get_settings
 from src.api.metrics import ServiceMetrics
+from src.api.model_lines import LineModels
 from src.data import repository as repo
 from src.data.database import session_scope
 from src.data.tables import ModelMetadata
@@ -121,6 +122,8 @@ class ModelManager:
         loader: Callable[[ModelMetadata], Predictor] = _default_loader,
     ) -> None:
         self.current: LoadedModel | None = None
+        self.line: str | None = None  # the default line ``current`` belongs to
+        self.lines = LineModels(engine=engine, loader=loader, summary=_summary)
         self.last_error: LoadError | None = None
         self.last_poll_error: LoadError | None = None
         self.first_check = threading.Event()
@@ -149,6 +152,7 @@ class ModelManager:
         self.first_check.set()
         while not self._stop.wait(self._poll_seconds):
             self._safe_check()
+            self.lines.refresh()  # lines requested by name (?model=) hot-swap the same way
 
     def _safe_check(self) -> None:
         try:
@@ -167,6 +171,7 @@ class ModelManager:
             try:
                 with session_scope(self._engine()) as session:
                     line = repo.serving_line(session, preferred=get_settings().data_source)
+                    self.line = line or self.line
                     row = (
                         repo.get_active_model(session, source=line, with_artifact=False)
                         if line

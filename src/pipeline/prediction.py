@@ -27,32 +27,29 @@ def request_to_record(
     """
     if not isinstance(request, Mapping):
         raise InvalidInputError(prefix or "body", "expected a JSON object")
-    extra = set(request) - {CATEGORICAL, NUMERICAL}
-    if extra:
-        raise InvalidInputError(
-            f"{prefix}{sorted(extra)[0]}",
-            f"unknown top-level field; expected {CATEGORICAL!r} and {NUMERICAL!r}",
-        )
-    record: dict[str, Any] = {}
+    _check_layout(request, schema, prefix)
     sections = (
         (CATEGORICAL, schema.categorical, _categorical_value),
         (NUMERICAL, schema.numerical, _numerical_value),
     )
+    found: list[tuple[str, tuple[str, ...], Any, Mapping[str, Any]]] = []
     for section, expected, convert in sections:
         values = request.get(section, {})
         if values is None:
             values = {}
         if not isinstance(values, Mapping):
             raise InvalidInputError(f"{prefix}{section}", "expected an object of feature: value")
+        found.append((section, expected, convert, values))
+    # Every misplaced or unknown name first: a categorical feature sent under numerical_features
+    # must be reported where it was sent, not as "missing" from categorical_features.
+    for section, expected, _, values in found:
         for name in values:
             if name not in expected:
-                other = schema.numerical if section == CATEGORICAL else schema.categorical
-                hint = (
-                    f"it is a {'numerical' if section == CATEGORICAL else 'categorical'} feature"
-                    if name in other
-                    else f"expected one of {list(expected)}"
+                raise InvalidInputError(
+                    f"{prefix}{section}.{name}", _misplaced(name, section, schema, expected)
                 )
-                raise InvalidInputError(f"{prefix}{section}.{name}", f"unknown feature; {hint}")
+    record: dict[str, Any] = {}
+    for section, expected, convert, values in found:
         for name in expected:
             field = f"{prefix}{section}.{name}"
             value = values.get(name)
@@ -63,6 +60,46 @@ def request_to_record(
                 continue
             record[name] = convert(field, value)
     return record
+
+
+def _check_layout(request: Mapping[str, Any], schema: FeatureSchema, prefix: str) -> None:
+    """Refuse top-level keys other than the two sections, saying what the body looks like.
+
+    A flat body (``{"grade": "B", "loan_amnt": 1000, ...}``) is the commonest mistake; naming
+    only its first key as "unknown" hides that the whole shape is wrong.
+    """
+    extra = sorted(str(k) for k in set(request) - {CATEGORICAL, NUMERICAL})
+    if not extra:
+        return
+    features = [k for k in extra if k in schema.features]
+    if features or not (CATEGORICAL in request or NUMERICAL in request):
+        where = prefix.rstrip(".") or "body"
+        hint = f" ({_names(features)} are feature names)" if features else ""
+        raise InvalidInputError(
+            where,
+            f"body must nest features under {CATEGORICAL!r} and {NUMERICAL!r}; "
+            f"got top-level keys {_names(extra)}{hint}",
+        )
+    raise InvalidInputError(
+        f"{prefix}{extra[0]}",
+        f"unknown top-level field(s) {_names(extra)}; expected {CATEGORICAL!r} and {NUMERICAL!r}",
+    )
+
+
+def _misplaced(name: str, section: str, schema: FeatureSchema, expected: tuple[str, ...]) -> str:
+    """Why ``name`` does not belong in ``section``: the other section's feature, or unknown."""
+    if section == NUMERICAL and name in schema.categorical:
+        return f"feature {name!r} is categorical but was sent under {NUMERICAL}"
+    if section == CATEGORICAL and name in schema.numerical:
+        return f"feature {name!r} is numerical but was sent under {CATEGORICAL}"
+    return f"unknown feature; expected one of {list(expected)}"
+
+
+def _names(keys: list[str], limit: int = 10) -> str:
+    """A bounded listing of client-chosen keys (each clipped, at most ``limit`` shown)."""
+    shown = [k if len(k) <= 40 else k[:40] + "..." for k in keys[:limit]]
+    more = f" ... ({len(keys)} in all)" if len(keys) > limit else ""
+    return f"{shown}{more}"
 
 
 def _categorical_value(field: str, value: Any) -> str:

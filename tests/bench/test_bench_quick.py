@@ -60,3 +60,10 @@ def test_pipeline_quick(tmp_path: Path) -> None:
 def test_ingest_quick(tmp_path: Path) -> None:
     out = run_quick("ingest.py", tmp_path)
     assert "| 10,000 |" in out
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_hot_swap_quick(tmp_path: Path) -> None:
+    out = run_quick("hot_swap.py", tmp_path)
+    assert "activation -> first answer" in out

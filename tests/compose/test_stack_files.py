@@ -259,7 +259,7 @@ def test_celery_profile(services: dict[str, Any]) -> None:
 
 def test_api_service(services: dict[str, Any]) -> None:
     api = services["api"]
-    assert _command(api).startswith("uvicorn src.api.main:app")
+    assert _command(api).startswith("loan-default serve")  # uvicorn with settings' limits
     assert "--port 8000" in _command(api)
     env = _env(api)
     assert {"ADMIN_API_KEY", "PREDICT_API_KEY", "DATABASE_URL"} <= set(env)

@@ -60,35 +60,37 @@ def pipeline_env(database_url: str) -> Iterator[None]:
             dispose_engines()
 
 
-def collect_rows(batch_size: int = 3000) -> None:
+def collect_rows(batch_size: int = 3000, *, source: str = SOURCE) -> None:
     from src.data.ingest import collect
 
-    collect(source=SOURCE, batch_size=batch_size)
+    collect(source=source, batch_size=batch_size)
 
 
-def train_model() -> str:
+def train_model(*, source: str = SOURCE) -> str:
     """Train and register with the core pipeline (DATABASE_URL must be set); the version."""
     from src.pipeline.training import train
 
-    return train(source=SOURCE, progress=False).model_version
+    return train(source=source, progress=False).model_version
 
 
-def active_predictor(database_url: str) -> Any:
+def active_predictor(database_url: str, *, source: str = SOURCE) -> Any:
     """The registry's active model loaded in this process, exactly as the server loads it."""
     from src.pipeline.scoring import predictor_for
 
     with session_scope(get_engine(database_url)) as session:
-        row = repo.get_active_model(session, source=SOURCE)
+        row = repo.get_active_model(session, source=source)
         assert row is not None, "no active model"
         return predictor_for(row)
 
 
-def real_requests(database_url: str, schema: Any, count: int) -> list[dict[str, Any]]:
-    """Stored lending_club rows in the reference request shape."""
+def real_requests(
+    database_url: str, schema: Any, count: int, *, source: str = SOURCE
+) -> list[dict[str, Any]]:
+    """Stored rows of ``source`` (lending_club by default) in the reference request shape."""
     with session_scope(get_engine(database_url)) as session:
         rows = session.scalars(
             select(ProcessedData.features)
-            .where(ProcessedData.source == SOURCE)
+            .where(ProcessedData.source == source)
             .order_by(ProcessedData.raw_id)
             .limit(count)
         ).all()

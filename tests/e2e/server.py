@@ -34,7 +34,10 @@ SERVER_ENV = {
 
 
 class ApiServer:
-    def __init__(self, *, database_url: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, *, database_url: str, env: Mapping[str, str] | None = None, via_cli: bool = False
+    ) -> None:
+        self.via_cli = via_cli  # `loan-default serve` (settings' uvicorn limits) vs bare uvicorn
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = dict(env or {})
@@ -47,19 +50,24 @@ class ApiServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, *, timeout: float = 60.0) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "src.api.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
+        cli = [sys.executable, "-m", "src.cli", "serve", "--host", "127.0.0.1", "--port"]
+        command = (
+            [*cli, str(self.port)]
+            if self.via_cli
+            else [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "src.api.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ]
+        )
         self.process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=self._env, stdout=self._log, stderr=subprocess.STDOUT
         )
@@ -100,8 +108,8 @@ class ApiServer:
 
 
 @contextmanager
-def running_server(database_url: str, **env: str) -> Iterator[ApiServer]:
-    server = ApiServer(database_url=database_url, env=env)
+def running_server(database_url: str, *, via_cli: bool = False, **env: str) -> Iterator[ApiServer]:
+    server = ApiServer(database_url=database_url, env=env, via_cli=via_cli)
     server.start()
     try:
         yield server
@@ -110,7 +118,15 @@ def running_server(database_url: str, **env: str) -> Iterator[ApiServer]:
         Path(server._log.name).unlink(missing_ok=True)
 
 
-def wait_until(condition: Callable[[], Any], *, timeout: float, interval: float = 0.05) -> Any:
+# How long a test waits for something that must *eventually* happen.  Generous on purpose: a
+# test proves behaviour, not speed (a loaded 2-core machine can stall a poll for seconds);
+# latencies are measured and printed by bench/ scripts instead.
+PATIENCE = 60.0
+
+
+def wait_until(
+    condition: Callable[[], Any], *, timeout: float = PATIENCE, interval: float = 0.05
+) -> Any:
     """Poll ``condition`` until it returns something truthy; return it (or fail)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -6,8 +6,6 @@ Runs against a private throwaway cluster (``throwaway_cluster``), never the shar
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from src.data.database import get_engine, init_db
@@ -21,7 +19,7 @@ from tests.e2e.helpers import (
     train_model,
 )
 from tests.e2e.pg_cluster import PgCluster
-from tests.e2e.server import SERVER_ENV, running_server, wait_until
+from tests.e2e.server import running_server, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -36,7 +34,6 @@ def test_predictions_survive_a_database_outage(throwaway_cluster: PgCluster) -> 
         version = train_model()
     requests = real_requests(url, active_predictor(url).schema, N_DURING_OUTAGE)
     get_engine(url).dispose()
-    poll = float(SERVER_ENV["MODEL_POLL_INTERVAL_SECONDS"])
 
     throwaway_cluster.stop()  # the service must start without its database...
     with running_server(url) as server, server.client() as client:
@@ -44,7 +41,7 @@ def test_predictions_survive_a_database_outage(throwaway_cluster: PgCluster) -> 
         ready = client.get("/ready")
         assert ready.status_code == 503 and "no model" in ready.json()["detail"]
         throwaway_cluster.start()  # ...and become ready once the database is back
-        wait_until(lambda: client.get("/ready").status_code == 200, timeout=poll + 10)
+        wait_until(lambda: client.get("/ready").status_code == 200)
 
         throwaway_cluster.stop()
 
@@ -55,21 +52,23 @@ def test_predictions_survive_a_database_outage(throwaway_cluster: PgCluster) -> 
             assert response.json()["model_version"] == version
         assert client.get("/ready").status_code == 200
 
-        time.sleep(3 * poll)  # let the poller and the flusher hit the dead database
-        metrics = client.get("/metrics").text
+        # Wait (not sleep) until the poller and the flusher have both hit the dead database.
+        def both_failed() -> str | None:
+            text = client.get("/metrics").text
+            flush_failed = metric_value(text, "prediction_log_flush_failures_total") >= 1
+            return text if flush_failed and metric_value(text, "model_poll_errors_total") else None
+
+        metrics = wait_until(both_failed)
         assert metric_value(metrics, "prediction_log_buffer_depth") == N_DURING_OUTAGE
         assert metric_value(metrics, "prediction_log_flush_failures_total") >= 1
         assert metric_value(metrics, "model_poll_errors_total") >= 1
         assert client.get("/model").json()["last_poll_error"] is not None
 
         throwaway_cluster.start()
-        restarted = time.monotonic()
-        wait_until(lambda: logged_request_ids(url, ids) == set(ids), timeout=15, interval=0.2)
-        elapsed = time.monotonic() - restarted
-        assert elapsed < 10, f"log rows took {elapsed:.1f}s to land after the restart"
+        wait_until(lambda: logged_request_ids(url, ids) == set(ids), interval=0.2)
 
         metrics = client.get("/metrics").text
         assert metric_value(metrics, "prediction_log_buffer_depth") == 0
         assert metric_value(metrics, 'prediction_log_dropped_total{reason="overflow"}') == 0
-        wait_until(lambda: client.get("/model").json()["last_poll_error"] is None, timeout=5)
+        wait_until(lambda: client.get("/model").json()["last_poll_error"] is None)
     get_engine(url).dispose()

@@ -216,7 +216,7 @@ def test_predictions_are_logged(served: Served) -> None:
     ids = [f"log-{uuid.uuid4().hex[:12]}" for _ in range(5)]
     for rid, request in zip(ids, served.requests, strict=False):
         assert post(served, "/predict", request, headers={"X-Request-ID": rid}).status_code == 200
-    wait_until(lambda: logged_request_ids(served.database_url, ids) == set(ids), timeout=10)
+    wait_until(lambda: logged_request_ids(served.database_url, ids) == set(ids))
 
 
 def test_bench_quick_smoke(served: Served) -> None:

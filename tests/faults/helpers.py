@@ -82,13 +82,15 @@ def cloned_database(template_url: str) -> Iterator[str]:
 def _create_from_template(admin: Engine, name: str, template: str | None) -> None:
     """CREATE DATABASE ... TEMPLATE; PostgreSQL refuses while anything is connected to it."""
     dispose_engines()  # this process's pooled connections (e.g. rows read from the template)
-    for attempt in range(20):  # bounded: a straggling connection closes within moments
+    deadline = time.monotonic() + 60  # bounded, generously: a loaded machine closes slowly
+    while True:
         try:
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
             return
         except OperationalError as exc:
-            if "is being accessed by other users" not in str(exc) or attempt == 19:
+            busy = "is being accessed by other users" in str(exc)
+            if not busy or time.monotonic() > deadline:
                 raise
             time.sleep(0.25)
 

@@ -66,7 +66,7 @@ def test_api_started_on_a_corrupt_active_model_refuses_it_then_recovers(trained_
         with pipeline_env(trained_db):
             result = deploy(model_version="v0002")
         assert result.promoted and "cannot score" in result.reason
-        wait_until(lambda: client.get("/ready").status_code == 200, timeout=POLL + 10)
+        wait_until(lambda: client.get("/ready").status_code == 200)
 
         info = client.get("/model").json()
         assert info["model_version"] == "v0002" and info["last_reload_error"] is None

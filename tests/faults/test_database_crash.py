@@ -99,19 +99,18 @@ def test_crash_and_recovery_under_load_logs_every_answer_once(
             return sum(len(c.answers) for c in clients)
 
         try:
-            wait_until(lambda: answered() >= 100, timeout=30)
+            wait_until(lambda: answered() >= 100)
             cluster.stop(mode="immediate")  # crash while flushes are in flight
             crashed_at = answered()
-            wait_until(lambda: answered() >= crashed_at + 40, timeout=30)  # served meanwhile
+            wait_until(lambda: answered() >= crashed_at + 40)  # served meanwhile
             wait_until(  # the flusher noticed the crash
                 lambda: metric_value(
                     control.get("/metrics").text, "prediction_log_flush_failures_total"
                 ),
-                timeout=10,
             )
             cluster.start()
             restarted_at = answered()
-            wait_until(lambda: answered() >= restarted_at + 40, timeout=30)
+            wait_until(lambda: answered() >= restarted_at + 40)
         finally:
             for client in clients:
                 client.stop.set()
@@ -130,7 +129,7 @@ def test_crash_and_recovery_under_load_logs_every_answer_once(
             return {rid: (p, v) for rid, p, v in rows}
 
         try:
-            wait_until(lambda: set(logged()) >= set(answers), timeout=30, interval=0.2)
+            wait_until(lambda: set(logged()) >= set(answers), interval=0.2)
         except AssertionError:
             missing = sorted(set(answers) - set(logged()))
             stats = [line for line in control.get("/metrics").text.splitlines() if "_log_" in line]

@@ -125,8 +125,7 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(
     # PostgreSQL, e.g. odd unicode in JSONB), no traceback in its log.
     client = target.client
     wait_until(
-        lambda: metric_value(client.get("/metrics").text, "prediction_log_buffer_depth") == 0,
-        timeout=15,
+        lambda: metric_value(client.get("/metrics").text, "prediction_log_buffer_depth") == 0
     )
     metrics = client.get("/metrics").text
     server_errors = [

@@ -32,7 +32,11 @@ router = APIRouter(tags=["prediction"], dependencies=[Depends(require_predict_ke
 Body = Annotated[bytes, Depends(read_body)]
 RequestId = Annotated[str, Depends(request_id)]
 Explain = Annotated[
-    bool, Query(description="add reason codes (occlusion; one more batched forward pass)")
+    bool,
+    Query(
+        description="add reason codes (occlusion, in bounded chunks); at most "
+        "MAX_EXPLAIN_CELLS records x features per request (413 above)"
+    ),
 ]
 
 
@@ -44,9 +48,13 @@ def _body_doc(component: str) -> dict[str, Any]:
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "PREDICT_API_KEY is set and X-API-Key is wrong"},
-    413: {"model": ErrorResponse, "description": "body or batch too large"},
+    413: {
+        "model": ErrorResponse,
+        "description": "body or batch too large, or too many records x features to explain",
+    },
+    404: {"model": ErrorResponse, "description": "`model` names no line with an active model"},
     422: {"model": ErrorResponse, "description": "invalid input; `field` names the culprit"},
-    503: {"model": ErrorResponse, "description": "no model loaded yet"},
+    503: {"model": ErrorResponse, "description": "no model loaded yet (or the line's cannot load)"},
 }
 
 

@@ -54,7 +54,9 @@ class FakePredictor:
         logit = x_num.numpy().sum(axis=1) + 0.3 * x_cat.numpy().sum(axis=1) - 1.0
         return 1.0 / (1.0 + np.exp(-logit))
 
-    def explain(self, frame: pd.DataFrame, top_k: int = 5) -> list[list[dict[str, Any]]]:
+    def explain(
+        self, frame: pd.DataFrame, top_k: int = 5, max_rows_per_pass: int = 1024
+    ) -> list[list[dict[str, Any]]]:
         base = self.predict_proba(frame)
         refs = self.preprocessor.reference_values()
         out = []
@@ -128,6 +130,8 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "PREDICT_API_KEY",
         "MAX_BATCH_SIZE",
         "MAX_REQUEST_BYTES",
+        "MAX_EXPLAIN_CELLS",
+        "EXPLAIN_ROWS_PER_PASS",
         "CORS_ORIGINS",
     ):
         monkeypatch.delenv(key, raising=False)

@@ -157,8 +157,53 @@ def test_batch_over_the_cap_is_413(client: TestClient, monkeypatch: pytest.Monke
     assert client.post("/predict/batch", json={"records": [valid_request()] * 2}).status_code == 200
 
 
+def test_explaining_too_many_cells_is_413_saying_why(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_EXPLAIN_CELLS", "8")  # the fake model has 4 features: 2 records
+    monkeypatch.setenv("EXPLAIN_ROWS_PER_PASS", "3")
+    get_settings.cache_clear()
+    body = {"records": [valid_request()] * 3}
+    response = client.post("/predict/batch?explain=true", json=body)
+    assert response.status_code == 413
+    assert response.json()["detail"] == (
+        "explain=true: 3 records x 4 features = 12 exceeds MAX_EXPLAIN_CELLS (8); send at most "
+        "2 records per request when explaining, or omit explain"
+    )
+    assert client.post("/predict/batch", json=body).status_code == 200  # no explain: no cap
+    two = client.post("/predict/batch?explain=true", json={"records": [valid_request()] * 2})
+    assert two.status_code == 200 and all("reasons" in p for p in two.json()["predictions"])
+
+
 def test_prediction_metrics_move(client: TestClient) -> None:
     client.post("/predict", json=valid_request())
     text = client.get("/metrics").text
     assert 'http_requests_total{endpoint="/predict",method="POST",status="200"} 1.0' in text
     assert "prediction_log_buffer_depth 1.0" in text
+
+
+def test_flat_body_422_says_how_to_nest(client: TestClient) -> None:
+    flat = {"term": "36", "grade": "B", "amount": 3000, "rate": 7.5}
+    response = client.post("/predict", json=flat)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["field"] == "body"
+    assert (
+        "must nest features under 'categorical_features' and 'numerical_features'"
+        in (body["detail"])
+    )
+    assert "['amount', 'grade', 'rate', 'term']" in body["detail"]
+    batch = client.post("/predict/batch", json={"records": [valid_request(), flat]})
+    assert batch.status_code == 422 and batch.json()["field"] == "records[1]"
+
+
+def test_feature_in_the_wrong_section_422_says_so(client: TestClient) -> None:
+    request = valid_request()
+    request["numerical_features"]["grade"] = request["categorical_features"].pop("grade")
+    response = client.post("/predict", json=request)
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "numerical_features.grade: feature 'grade' is categorical but was sent under "
+        "numerical_features",
+        "field": "numerical_features.grade",
+    }

@@ -57,7 +57,7 @@ def test_integer_category_is_accepted_as_string():
         (
             lambda r: r["categorical_features"].update(amount="1"),
             "categorical_features.amount",
-            "numerical feature",
+            "feature 'amount' is numerical but was sent under categorical_features",
         ),
         (
             lambda r: r["numerical_features"].update(amount="1000"),
@@ -109,3 +109,55 @@ def test_prefix_is_prepended_for_batches():
     with pytest.raises(InvalidInputError) as info:
         request_to_record(req, schema=SCHEMA, prefix="records[3].")
     assert info.value.field == "records[3].numerical_features.amount"
+
+
+def test_flat_body_says_features_must_be_nested():
+    flat = {"term": "term_36", "grade": "B", "amount": 1000, "income": 5.0}
+    with pytest.raises(InvalidInputError) as info:
+        request_to_record(flat, schema=SCHEMA)
+    assert info.value.field == "body"
+    message = info.value.message
+    assert "must nest features under 'categorical_features' and 'numerical_features'" in message
+    assert "['amount', 'grade', 'income', 'term']" in message  # every key, not just one
+
+
+def test_flat_batch_record_names_the_record():
+    with pytest.raises(InvalidInputError) as info:
+        request_to_record({"grade": "B"}, schema=SCHEMA, prefix="records[2].")
+    assert info.value.field == "records[2]"
+    assert "got top-level keys ['grade']" in info.value.message
+
+
+def test_feature_name_beside_the_sections_is_called_a_layout_error():
+    req = good()
+    req["amount"] = 5
+    with pytest.raises(InvalidInputError) as info:
+        request_to_record(req, schema=SCHEMA)
+    assert "must nest features" in info.value.message and "feature names" in info.value.message
+
+
+def test_many_unknown_keys_are_listed_boundedly():
+    flat = {f"k{i:03d}" + "x" * 100: 1 for i in range(500)}
+    with pytest.raises(InvalidInputError) as info:
+        request_to_record(flat, schema=SCHEMA)
+    assert "(500 in all)" in info.value.message and len(info.value.message) < 1000
+
+
+def test_categorical_feature_under_numerical_is_reported_as_misplaced():
+    req = good()
+    req["numerical_features"]["grade"] = req["categorical_features"].pop("grade")
+    with pytest.raises(InvalidInputError) as info:
+        request_to_record(req, schema=SCHEMA)
+    assert info.value.field == "numerical_features.grade"
+    assert info.value.message == (
+        "feature 'grade' is categorical but was sent under numerical_features"
+    )
+
+
+def test_numerical_feature_under_categorical_is_reported_as_misplaced():
+    req = good()
+    req["categorical_features"]["amount"] = req["numerical_features"].pop("amount")
+    with pytest.raises(InvalidInputError) as info:
+        request_to_record(req, schema=SCHEMA, prefix="records[0].")
+    assert info.value.field == "records[0].categorical_features.amount"
+    assert "is numerical but was sent under categorical_features" in info.value.message
