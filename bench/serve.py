@@ -88,7 +88,7 @@ def load_model_and_requests(url: str, count: int) -> tuple[Any, list[dict[str, A
     from src.data import repository as repo
     from src.data.database import get_engine, session_scope
     from src.data.tables import ProcessedData
-    from src.pipeline.scoring import predictor_for
+    from src.pipeline.serving import predictor_for
 
     with session_scope(get_engine(url)) as session:
         row = repo.get_active_model(session, source="lending_club")
@@ -154,7 +154,7 @@ def measure(
 
     from config.settings import get_settings
     from src.data.processing import records_to_frame
-    from src.pipeline.prediction import request_to_record
+    from src.pipeline.serving import request_to_record
 
     torch.set_num_threads(get_settings().torch_num_threads)  # as the server does
     schema = predictor.schema

@@ -194,7 +194,7 @@ def _export(args: argparse.Namespace) -> None:
     from src.data import repository as repo
     from src.data.database import session_scope
     from src.exceptions import ModelNotFoundError
-    from src.pipeline.scoring import predictor_for
+    from src.pipeline.serving import predictor_for
 
     line = None if args.model_version else resolve_line(args.source)
     with session_scope() as session:
@@ -244,12 +244,11 @@ def _model_row(model: Any) -> dict[str, Any]:
 
 
 def _predict(args: argparse.Namespace) -> None:
+    """Score a request file with a line's champion: the API's validation and response items."""
     from src.data import repository as repo
     from src.data.database import session_scope
-    from src.data.processing import records_to_frame
     from src.exceptions import ModelNotFoundError
-    from src.pipeline.prediction import request_to_record
-    from src.pipeline.scoring import predictor_for
+    from src.pipeline.serving import predictor_for, request_to_record, score_records
 
     payload = _read_request_json(args.json_file)
     requests = payload if isinstance(payload, list) else [payload]
@@ -265,21 +264,8 @@ def _predict(args: argparse.Namespace) -> None:
         request_to_record(r, schema=predictor.schema, prefix=f"[{i}]." if len(requests) > 1 else "")
         for i, r in enumerate(requests)
     ]
-    frame = records_to_frame(records, predictor.schema)
-    proba = predictor.predict_proba(frame)
-    reasons = predictor.explain(frame) if args.explain else [None] * len(records)
-    unseen = predictor.preprocessor.unseen_categories(frame)
-    out = [
-        {
-            "prediction": int(p >= predictor.threshold),
-            "probability": float(p),
-            "model_version": predictor.version,
-            "threshold": predictor.threshold,
-            "unseen_categories": u,
-            **({"reasons": r} if r is not None else {}),
-        }
-        for p, u, r in zip(proba, unseen, reasons, strict=True)
-    ]
+    items = score_records(predictor, records, explain=args.explain).items
+    out = [{k: v for k, v in item.items() if k != "request_id"} for item in items]
     emit_json(out if isinstance(payload, list) else out[0])
 
 

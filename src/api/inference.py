@@ -7,21 +7,16 @@ an ``InvalidInputError`` naming the field (HTTP 422), never a 500.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 import re
-import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from config.settings import get_settings
 from src.api.model_manager import LoadedModel
 from src.data.feature_schema import FeatureSchema
-from src.exceptions import ExplainTooLarge, InvalidInputError
-from src.pipeline.prediction import request_to_record
+from src.exceptions import InvalidInputError
+from src.pipeline.serving import Scored, request_to_record, score_records
 
 RECORDS = "records"
 _BATCH_ID_NAMESPACE = uuid.UUID("6f1d0b8e-52a4-4c55-9a57-0c3b1d7f5e21")
@@ -124,12 +119,6 @@ def item_request_ids(batch_id: str, count: int) -> list[str]:
     return ids
 
 
-@dataclass(frozen=True)
-class Scored:
-    items: list[dict[str, Any]]  # response items, in request order
-    log_rows: list[dict[str, Any]]  # rows for loan_data.predictions
-
-
 def score(
     model: LoadedModel,
     records: list[dict[str, Any]],
@@ -139,68 +128,14 @@ def score(
     started: float,
     field_prefix: str = "",
 ) -> Scored:
-    """One forward pass for all records (plus bounded chunks of occlusions when explaining)."""
-    from src.data.processing import records_to_frame  # pandas-heavy; imported when serving
-
-    predictor = model.predictor
-    settings = get_settings()
-    n_features = len(predictor.schema.features)
-    if explain and len(records) * n_features > settings.max_explain_cells:
-        raise ExplainTooLarge(len(records), n_features, settings.max_explain_cells)
-    frame = records_to_frame(records, predictor.schema)
-    proba = [float(p) for p in predictor.predict_proba(frame)]
-    for i, p in enumerate(proba):
-        if not math.isfinite(p):  # defensive: the preprocessor clips, so this should not happen
-            where = f"{field_prefix}[{i}]" if field_prefix else "body"
-            raise InvalidInputError(where, "the model produced no finite probability for it")
-    unseen = model.unseen_categories(records)
-    reasons = (
-        predictor.explain(frame, top_k=5, max_rows_per_pass=settings.explain_rows_per_pass)
-        if explain
-        else None
+    """The shared scoring, with the served model's precomputed category sets."""
+    return score_records(
+        model.predictor,
+        records,
+        request_ids=request_ids,
+        explain=explain,
+        started=started,
+        field_prefix=field_prefix,
+        unseen=model.unseen_categories(records),
+        model_version=model.version,
     )
-    threshold = float(predictor.threshold)
-    latency_ms = (time.perf_counter() - started) * 1000.0
-    created_at = dt.datetime.now(dt.UTC)
-    items, rows = [], []
-    for i, p in enumerate(proba):
-        label = int(p >= threshold)
-        prediction_id = uuid.uuid4().hex  # the log's key: never reused, whatever the client sends
-        item: dict[str, Any] = {
-            "prediction_id": prediction_id,
-            "prediction": label,
-            "probability": p,
-            "model_version": model.version,
-            "threshold": threshold,
-            "request_id": request_ids[i],
-            "unseen_categories": list(unseen[i]),
-        }
-        if reasons is not None:
-            item["reasons"] = [_jsonable_reason(r) for r in reasons[i]]
-        items.append(item)
-        rows.append(
-            {
-                "prediction_id": prediction_id,
-                "request_id": request_ids[i],
-                "model_version": model.version,
-                "features": records[i],
-                "probability": p,
-                "prediction": label,
-                "latency_ms": latency_ms,
-                "created_at": created_at,
-            }
-        )
-    return Scored(items=items, log_rows=rows)
-
-
-def _jsonable_reason(reason: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _jsonable(value) for key, value in reason.items()}
-
-
-def _jsonable(value: Any) -> Any:
-    """numpy scalars -> Python; NaN (a missing value) -> null, so rendering cannot fail."""
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

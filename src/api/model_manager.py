@@ -39,7 +39,7 @@ def _now() -> dt.datetime:
 
 
 def _default_loader(row: ModelMetadata) -> Predictor:
-    from src.pipeline.scoring import predictor_for  # imports torch; only needed once serving
+    from src.pipeline.serving import predictor_for  # imports torch; only needed once serving
 
     return predictor_for(row)
 

@@ -27,7 +27,7 @@ from src.api.model_manager import LoadedModel
 from src.api.schemas import BatchPredictRequest, PredictRequest
 from src.api.state import Services
 from src.data.feature_schema import FeatureSchema
-from src.pipeline.prediction import CATEGORICAL, NUMERICAL, example_request
+from src.pipeline.serving import CATEGORICAL, NUMERICAL, example_request
 
 MAX_FLOAT = 1.7976931348623157e308  # larger numbers cannot become a float64 feature: 422
 MAX_CATEGORY_LENGTH = 256  # request_to_record refuses longer category values

@@ -20,7 +20,7 @@ from src.data.tables import ModelMetadata
 from src.exceptions import ArtifactIntegrityError, InvalidInputError, PromotionError
 from src.models.metrics import classification_metrics
 from src.pipeline.model_lines import resolve_line
-from src.pipeline.scoring import predictor_for
+from src.pipeline.serving import predictor_for
 from src.pipeline.splits import unseen_by_both
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from src.data.processing import load_frame
 from src.data.tables import utcnow
 from src.models.metrics import classification_metrics
 from src.pipeline.model_lines import resolve_line
-from src.pipeline.scoring import predictor_for
+from src.pipeline.serving import predictor_for
 
 logger = logging.getLogger(__name__)
 

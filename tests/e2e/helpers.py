@@ -75,7 +75,7 @@ def train_model(*, source: str = SOURCE) -> str:
 
 def active_predictor(database_url: str, *, source: str = SOURCE) -> Any:
     """The registry's active model loaded in this process, exactly as the server loads it."""
-    from src.pipeline.scoring import predictor_for
+    from src.pipeline.serving import predictor_for
 
     with session_scope(get_engine(database_url)) as session:
         row = repo.get_active_model(session, source=source)
@@ -105,7 +105,7 @@ def real_requests(
 
 def in_process_probabilities(predictor: Any, requests: list[dict[str, Any]]) -> list[float]:
     from src.data.processing import records_to_frame
-    from src.pipeline.prediction import request_to_record
+    from src.pipeline.serving import request_to_record
 
     records = [request_to_record(r, schema=predictor.schema) for r in requests]
     return [float(p) for p in predictor.predict_proba(records_to_frame(records, predictor.schema))]

@@ -25,7 +25,7 @@ CANDIDATES = ["v0002", "v0003", "v0004", "v0005"]
 # `loan-default activate VERSION` at a start time read from stdin (a barrier across processes).
 ACTIVATE_AT = """
 import sys, time
-import src.cli, src.pipeline.deployment, src.pipeline.scoring  # pay the imports before the barrier
+import src.cli, src.pipeline.deployment, src.pipeline.serving  # pay the imports before the barrier
 version = sys.argv[1]
 print("ready", flush=True)
 start = float(sys.stdin.readline())

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from src.data import repository as repo
 from src.data.database import get_engine, session_scope
 from src.data.tables import ModelEvent, TrainingRun
-from src.pipeline.scoring import predictor_for
+from src.pipeline.serving import predictor_for
 from src.pipeline.training import evaluate_stage, finetune_stage, register_stage
 from tests.e2e.helpers import pipeline_env
 from tests.e2e.server import REPO_ROOT

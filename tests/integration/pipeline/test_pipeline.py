@@ -10,7 +10,7 @@ from src.data.database import session_scope
 from src.data.tables import ModelArtifact, ModelEvent, ModelPerformance
 from src.exceptions import ArtifactIntegrityError
 from src.pipeline.deployment import activate, deploy
-from src.pipeline.scoring import predictor_for
+from src.pipeline.serving import predictor_for
 from src.pipeline.training import train
 from src.pipeline.validation import validate
 from tests.integration.pipeline.conftest import active_versions, ingest, model_count

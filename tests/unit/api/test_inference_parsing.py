@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from src.api.inference import (
-    BatchTooLarge,
-    _jsonable,
-    batch_payloads,
-    item_request_ids,
-    parse_json,
-)
+from src.api.inference import BatchTooLarge, batch_payloads, item_request_ids, parse_json
 from src.exceptions import InvalidInputError
+from src.pipeline.serving import _jsonable
 
 
 @pytest.mark.parametrize("raw", [b"", b"   ", b"\n"])

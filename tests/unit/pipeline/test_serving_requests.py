@@ -4,7 +4,7 @@ import pytest
 
 from src.data.feature_schema import FeatureSchema
 from src.exceptions import InvalidInputError
-from src.pipeline.prediction import request_to_record
+from src.pipeline.serving import request_to_record
 
 SCHEMA = FeatureSchema(
     categorical=("term", "grade"),

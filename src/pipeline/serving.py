@@ -1,17 +1,28 @@
-"""Turning a request in the reference shape into a validated feature record.
+"""Serving, once for every caller: request -> validated record -> verified model -> answer.
 
-Shared by the CLI and the API so both reject the same inputs with the same
-messages, each naming the offending field.
+The API, the CLI and the benchmarks all go through this module, so they refuse the same
+inputs with the same messages (each naming the offending field), load models only through
+checksum verification, and build the same response items.  HTTP concerns (body parsing,
+batch ids, status codes) stay in ``src/api``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Mapping
-from typing import Any
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from config.settings import get_settings
 from src.data.feature_schema import FeatureSchema
-from src.exceptions import InvalidInputError
+from src.exceptions import ExplainTooLarge, InvalidInputError
+
+if TYPE_CHECKING:  # torch and pandas load only when a model is actually served
+    from src.data.tables import ModelMetadata
+    from src.models.predictor import Predictor
 
 CATEGORICAL = "categorical_features"
 NUMERICAL = "numerical_features"
@@ -129,3 +140,99 @@ def example_request(reference: Mapping[str, Any], *, schema: FeatureSchema) -> d
         CATEGORICAL: {name: reference[name] for name in schema.categorical},
         NUMERICAL: {name: reference[name] for name in schema.numerical},
     }
+
+
+def predictor_for(model: ModelMetadata) -> Predictor:
+    """A predictor for a registry row; raises ArtifactIntegrityError if the bytes were altered."""
+    from src.models.artifact import load_bundle
+    from src.models.predictor import Predictor
+
+    return Predictor(load_bundle(model.artifact, expected_sha256=model.artifact_sha256))
+
+
+@dataclass(frozen=True)
+class Scored:
+    items: list[dict[str, Any]]  # response items, in request order
+    log_rows: list[dict[str, Any]]  # rows for loan_data.predictions
+
+
+def score_records(
+    predictor: Predictor,
+    records: list[dict[str, Any]],
+    *,
+    request_ids: Sequence[str | None] | None = None,
+    explain: bool = False,
+    started: float | None = None,
+    field_prefix: str = "",
+    unseen: list[list[str]] | None = None,
+    model_version: str | None = None,
+) -> Scored:
+    """One forward pass for all validated records (plus bounded chunks when explaining).
+
+    Every item gets a fresh ``prediction_id``: the log's key, never reused whatever id the
+    client sent.  ``unseen`` may be passed by a caller that has a faster lookup.
+    """
+    from src.data.frames import records_to_frame  # pandas-heavy; imported when serving
+
+    settings = get_settings()
+    started = time.perf_counter() if started is None else started
+    request_ids = request_ids if request_ids is not None else [None] * len(records)
+    n_features = len(predictor.schema.features)
+    if explain and len(records) * n_features > settings.max_explain_cells:
+        raise ExplainTooLarge(len(records), n_features, settings.max_explain_cells)
+    frame = records_to_frame(records, predictor.schema)
+    proba = [float(p) for p in predictor.predict_proba(frame)]
+    for i, p in enumerate(proba):
+        if not math.isfinite(p):  # defensive: the preprocessor clips, so this should not happen
+            where = f"{field_prefix}[{i}]" if field_prefix else "body"
+            raise InvalidInputError(where, "the model produced no finite probability for it")
+    unseen = unseen if unseen is not None else predictor.unseen_categories(frame)
+    reasons = (
+        predictor.explain(frame, top_k=5, max_rows_per_pass=settings.explain_rows_per_pass)
+        if explain
+        else None
+    )
+    threshold, version = float(predictor.threshold), model_version or predictor.version
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    created_at = dt.datetime.now(dt.UTC)
+    items, rows = [], []
+    for i, p in enumerate(proba):
+        label, prediction_id = int(p >= threshold), uuid.uuid4().hex
+        item: dict[str, Any] = {
+            "prediction_id": prediction_id,
+            "prediction": label,
+            "probability": p,
+            "model_version": version,
+            "threshold": threshold,
+            "request_id": request_ids[i],
+            "unseen_categories": list(unseen[i]),
+        }
+        if reasons is not None:
+            item["reasons"] = [_jsonable_reason(r) for r in reasons[i]]
+        items.append(item)
+        rows.append(
+            {
+                "prediction_id": prediction_id,
+                "request_id": request_ids[i],
+                "model_version": version,
+                "features": records[i],
+                "probability": p,
+                "prediction": label,
+                "latency_ms": latency_ms,
+                "created_at": created_at,
+            }
+        )
+    return Scored(items=items, log_rows=rows)
+
+
+def _jsonable_reason(reason: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _jsonable(value) for key, value in reason.items()}
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars -> Python; NaN (a missing value) -> null, so rendering cannot fail."""
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
