@@ -38,8 +38,9 @@ def _collect(args: argparse.Namespace) -> None:
     import datetime as dt
 
     from src.data.ingest import collect
+    from src.data.source_options import SourceOptions
 
-    summary = collect(
+    options = SourceOptions(
         source=args.source,
         name=args.name,
         target=args.target,
@@ -50,6 +51,9 @@ def _collect(args: argparse.Namespace) -> None:
         sql_url=args.sql_url,
         query=args.query,
         na_values=args.na_values,
+    )
+    summary = collect(
+        options=options,
         batch_size=args.batch_size,
         data_date=dt.date.fromisoformat(args.data_date) if args.data_date else None,
     )
@@ -241,7 +245,7 @@ def _model_row(model: Any) -> dict[str, Any]:
 def _predict(args: argparse.Namespace) -> None:
     from src.data import repository as repo
     from src.data.database import session_scope
-    from src.data.processing import records_to_frame
+    from src.data.frames import records_to_frame
     from src.exceptions import ModelNotFoundError
     from src.pipeline.prediction import request_to_record
     from src.pipeline.scoring import predictor_for

@@ -14,7 +14,7 @@ import torch
 from sqlalchemy import select
 
 from src.data.database import session_scope
-from src.data.processing import LabelledFrame, load_frame
+from src.data.frames import LabelledFrame, load_frame
 from src.data.tables import TrainingRun
 from src.exceptions import LoanDefaultError
 from src.models.artifact import ModelBundle, load_bundle, serialize_bundle, sha256_hex
@@ -33,6 +33,11 @@ def run_stage(
     produces: str,
     work: Callable[[TrainingRun, Splits, TrainingConfig], dict[str, Any]],
 ) -> int:
+    """Run one stage of a training run: skip it if done, else load, work, persist.
+
+    A failure records its cause in ``error`` but leaves ``stage`` at the last completed
+    stage (there is no ``failed`` stage), so a retry or ``train --resume`` redoes this one.
+    """
     with session_scope() as session:
         run = session.get(TrainingRun, run_id)
         if run is None:

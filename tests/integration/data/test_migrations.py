@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, Index, inspect, select, text
+from sqlalchemy import Engine, Index, MetaData, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import conv
 
@@ -149,11 +149,10 @@ def _only_ours(name: str | None, type_: str, parent_names: dict[str, str | None]
     return True
 
 
-def _metadata_for(engine: Engine):  # type: ignore[no-untyped-def]
+def _metadata_for(engine: Engine) -> MetaData:
     """The ORM metadata; on SQLite without the schema (the engine translates it away)."""
     if is_postgres(engine):
         return Base.metadata
-    from sqlalchemy import MetaData
     from sqlalchemy.schema import BLANK_SCHEMA
 
     plain = MetaData()
