@@ -10,7 +10,7 @@ value must agree with what the first collect stored.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 def _strings(values: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -38,7 +38,3 @@ class SourceOptions:
         object.__setattr__(self, "positive", positive)
         for attr in ("categorical", "numerical", "na_values"):
             object.__setattr__(self, attr, _strings(getattr(self, attr)))
-
-    def with_source(self, source: str, *, query: str | None) -> SourceOptions:
-        """The same options read from another location (a registered name's stored one)."""
-        return replace(self, source=source, query=query)

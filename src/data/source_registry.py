@@ -115,7 +115,7 @@ def resolve_registered(
             id_column=options.id_column or known.id_column,
             na_values=_stored_na_values(stored.feature_schema, options.na_values),
         )
-    spec = resolve_source(replace(read_with, query=query), source=source, name=source_name)
+    spec = resolve_source(replace(read_with, source=source, name=source_name, query=query))
     return spec, stored
 
 

@@ -107,15 +107,13 @@ def default_source_name(source: str, *, name: str | None = None) -> str:
     return name
 
 
-def resolve_source(
-    options: SourceOptions, *, source: str | None = None, name: str | None = None
-) -> SourceSpec:
+def resolve_source(options: SourceOptions) -> SourceSpec:
     """Turn a ``--source`` argument and its options into a ``SourceSpec`` (no reading yet).
 
-    ``source`` and ``name`` (default: the options' own) let the registry read a registered
-    name from where it lives without rebuilding the options.
+    ``options.na_values`` None here means pandas' default NA strings (the registry passes
+    the tokens fixed at a source's first collect).
     """
-    source = source or options.source
+    source = options.source
     if not source:
         raise DataSourceError("no source given")
     target, positive, id_column = options.target, options.positive, options.id_column
@@ -126,7 +124,7 @@ def resolve_source(
             f"unknown source {source!r}: expected a bundled dataset ({', '.join(sorted(BUNDLED))})"
             f", a {'/'.join(FILE_SUFFIXES)} file path, or 'sql' with --sql-url and --query"
         )
-    resolved_name = default_source_name(source, name=name or options.name)
+    resolved_name = default_source_name(source, name=options.name)
     if na_values and (kind != "file" or FILE_SUFFIXES[Path(source).suffix.lower()] != "csv"):
         raise DataSourceError(
             f"--na-values applies to CSV files only; {source!r} has typed missing values"
