@@ -14,8 +14,6 @@ import pytest
 from tests.airflow.conftest import DAG_IDS, DAGS_FOLDER, _run
 from tests.conftest import ADMIN_URL
 
-pytestmark = pytest.mark.airflow
-
 POLICY_MODULE = "dag_policy"  # airflow/dags/dag_policy.py: DEFAULT_ARGS and the retry policy
 
 EXPECTED_GRAPHS = {

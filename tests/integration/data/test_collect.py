@@ -21,8 +21,6 @@ from src.data.source_registry import get_source_schema, list_sources
 from src.data.tables import DataSource, ProcessedData, QuarantinedRow, RawData
 from src.exceptions import DataSourceError, NoDataError, SchemaError
 
-pytestmark = pytest.mark.integration
-
 DAY = dt.date(2026, 1, 5)
 
 

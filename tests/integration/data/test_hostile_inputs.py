@@ -18,8 +18,6 @@ from src.data.source_registry import get_source_schema
 from src.data.tables import DataSource, QuarantinedRow, RawData
 from src.exceptions import DataSourceError, SchemaError
 
-pytestmark = pytest.mark.integration
-
 
 def write(tmp_path, name: str, text: str) -> str:
     path = tmp_path / name

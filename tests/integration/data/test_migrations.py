@@ -23,8 +23,6 @@ from src.data.database import SCHEMA, get_engine, init_db, is_postgres, throwawa
 from src.data.tables import Base, ModelArtifact, ModelMetadata, Prediction
 from tests.conftest import ADMIN_URL
 
-pytestmark = pytest.mark.integration
-
 ARTIFACT = bytes(range(256)) * 40  # not valid UTF-8, not a model: bytes must survive as-is
 
 
