@@ -129,11 +129,6 @@ def resolve_source(options: SourceOptions) -> SourceSpec:
         raise DataSourceError(
             f"--na-values applies to CSV files only; {source!r} has typed missing values"
         )
-    overrides = {
-        "categorical": options.categorical,
-        "numerical": options.numerical,
-        "na_values": na_values,
-    }
     if kind == "bundled":
         bundled = BUNDLED[source]
         return SourceSpec(
@@ -143,7 +138,9 @@ def resolve_source(options: SourceOptions) -> SourceSpec:
             target=target or bundled.target,
             positive_label=positive or bundled.positive_label,
             id_column=id_column or bundled.id_column,
-            **overrides,
+            categorical=options.categorical,
+            numerical=options.numerical,
+            na_values=na_values,
         )
     if kind == "file":
         path = Path(source).expanduser().resolve()
@@ -166,7 +163,9 @@ def resolve_source(options: SourceOptions) -> SourceSpec:
         positive_label=positive,
         id_column=id_column,
         sql_url=sql_url,
-        **overrides,
+        categorical=options.categorical,
+        numerical=options.numerical,
+        na_values=na_values,
     )
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 
 from src.data.feature_schema import FeatureSchema
@@ -29,7 +29,7 @@ def insert_ignore(
     if not params:
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    pk = next(iter(table.__table__.primary_key.columns))
+    pk = inspect(table).primary_key[0]
     stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=keys).returning(pk)
     return len(conn.execute(stmt, params).all())
 

@@ -47,11 +47,11 @@ def configure_logging(level: str | int = "INFO") -> None:
     """Idempotent root logging configuration with credential redaction on every handler."""
     root = logging.getLogger()
     if not any(isinstance(h, _ProjectHandler) for h in root.handlers):
-        handler = _ProjectHandler()
-        handler.setFormatter(
+        ours = _ProjectHandler()
+        ours.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
         )
-        root.addHandler(handler)
+        root.addHandler(ours)
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
