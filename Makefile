@@ -1,4 +1,4 @@
-# Two commands for a new user: `make demo` and `make test`.
+# Two commands for a new user: `make demo` and `make test` (`make test-fast` while editing).
 VENV    ?= .venv
 PYTHON  ?= python3
 BIN      = $(VENV)/bin
@@ -7,7 +7,7 @@ DEMO_DB ?= sqlite:///./data/demo.db
 TEST_ADMIN_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export TEST_ADMIN_DATABASE_URL
 
-.PHONY: install demo test lint format airflow airflow-smoke serve bench bench-quick clean
+.PHONY: install demo test test-fast lint format airflow airflow-smoke serve bench bench-quick clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,11 @@ format: install
 
 test: lint
 	$(BIN)/pytest
+
+# The edit loop: unit tests only (marker `unit`, set by folder in tests/conftest.py), no
+# database or other service, and no test that trains a model (`slow`); well under 2 minutes.
+test-fast: install
+	$(BIN)/pytest tests/unit -m "unit and not slow" --timeout 60 -q
 
 # Serves what `make demo` built unless DATABASE_URL is set (environment or .env).
 serve: install

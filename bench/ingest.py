@@ -70,10 +70,14 @@ def processed_timer(engine: Any) -> Iterator[dict[str, Any]]:
 
     spent: dict[str, Any] = {"seconds": 0.0, "statements": []}
 
-    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def before(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         conn.info["bench_t0"] = time.perf_counter()
 
-    def after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def after(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         if "INSERT INTO loan_data.processed_data" in statement:
             seconds = time.perf_counter() - conn.info.pop("bench_t0", time.perf_counter())
             spent["seconds"] += seconds
@@ -103,6 +107,7 @@ def processed_timer(engine: Any) -> Iterator[dict[str, Any]]:
 def time_collect(path: Path, rows: int) -> dict[str, float]:
     from src.data.database import get_engine
     from src.data.ingest import collect
+    from src.data.source_options import SourceOptions
 
     with fresh_database("bench_ingest") as url:
         use_database(url)
@@ -110,7 +115,9 @@ def time_collect(path: Path, rows: int) -> dict[str, float]:
         with processed_timer(engine) as spent:
             start = time.perf_counter()
             summary = collect(
-                source=str(path), target="Class", positive="bad", id_column="rownames"
+                options=SourceOptions(
+                    source=str(path), target="Class", positive="bad", id_column="rownames"
+                )
             )
             seconds = time.perf_counter() - start
         logger.info(

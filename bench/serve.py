@@ -153,7 +153,7 @@ def measure(
     import torch
 
     from config.settings import get_settings
-    from src.data.processing import records_to_frame
+    from src.data.frames import records_to_frame
     from src.pipeline.serving import request_to_record
 
     torch.set_num_threads(get_settings().torch_num_threads)  # as the server does

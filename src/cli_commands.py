@@ -37,8 +37,9 @@ def _collect(args: argparse.Namespace) -> None:
     import datetime as dt
 
     from src.data.ingest import collect
+    from src.data.source_options import SourceOptions
 
-    summary = collect(
+    options = SourceOptions(
         source=args.source,
         name=args.name,
         target=args.target,
@@ -49,6 +50,9 @@ def _collect(args: argparse.Namespace) -> None:
         sql_url=args.sql_url,
         query=args.query,
         na_values=args.na_values,
+    )
+    summary = collect(
+        options=options,
         batch_size=args.batch_size,
         data_date=dt.date.fromisoformat(args.data_date) if args.data_date else None,
     )

@@ -16,35 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from airflow.sdk.definitions.retry_policy import (
-    ExceptionRetryPolicy,
-    RetryAction,
-    RetryRule,
-)
-
-# Errors a user must fix (bad source name, bad schema ...): retrying cannot help.
-NOT_RETRYABLE = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(
-            exception=[
-                "src.exceptions.ConfigurationError",
-                "src.exceptions.SchemaError",
-                "src.exceptions.NoDataError",
-            ],
-            action=RetryAction.FAIL,
-            reason="configuration or data error: fix it, then clear the task",
-        )
-    ]
-)
-
-DEFAULT_ARGS = {
-    "owner": "mlops",
-    "retries": 3,
-    "retry_delay": timedelta(minutes=1),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=30),
-    "retry_policy": NOT_RETRYABLE,
-}
+from dag_policy import DEFAULT_ARGS
 
 
 @dag(

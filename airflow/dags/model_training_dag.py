@@ -20,31 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from airflow.sdk.definitions.retry_policy import (
-    ExceptionRetryPolicy,
-    RetryAction,
-    RetryRule,
-)
-
-# Domain errors (no data, bad config, corrupt artifact, failed promotion...) are not transient.
-NOT_RETRYABLE = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(
-            exception="src.exceptions.LoanDefaultError",
-            action=RetryAction.FAIL,
-            reason="domain error: retrying cannot fix it",
-        )
-    ]
-)
-
-DEFAULT_ARGS = {
-    "owner": "mlops",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=1),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=20),
-    "retry_policy": NOT_RETRYABLE,
-}
+from dag_policy import DEFAULT_ARGS
 
 STAGE_TIMEOUT = timedelta(hours=3)
 

@@ -22,35 +22,7 @@ from typing import Any
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, task
-from airflow.sdk.definitions.retry_policy import (
-    ExceptionRetryPolicy,
-    RetryAction,
-    RetryRule,
-)
-
-# Retry only infrastructure failures (database unavailable ...), never a logic error.
-NOT_RETRYABLE = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(
-            exception=[
-                "src.exceptions.LoanDefaultError",
-                "builtins.ValueError",
-                "builtins.TypeError",
-            ],
-            action=RetryAction.FAIL,
-            reason="validation logic error: retrying cannot fix it",
-        )
-    ]
-)
-
-DEFAULT_ARGS = {
-    "owner": "mlops",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=1),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=15),
-    "retry_policy": NOT_RETRYABLE,
-}
+from dag_policy import DEFAULT_ARGS
 
 
 @dag(

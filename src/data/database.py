@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from config.settings import get_settings
 from src.data.tables import SCHEMA
@@ -94,7 +96,7 @@ def _create(url: str) -> Engine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy, not pysqlite, emit BEGIN (pysqlite's implicit transactions are broken).
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
@@ -103,7 +105,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
-def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_begin(conn: Connection) -> None:
     # pysqlite's own implicit transactions are disabled above; SQLAlchemy's BEGIN replaces them.
     conn.exec_driver_sql("BEGIN")
 

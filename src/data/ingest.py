@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,7 +28,8 @@ from config.settings import get_settings
 from src.data.database import get_engine
 from src.data.feature_schema import FeatureSchema
 from src.data.processing import build_processed
-from src.data.source_registry import POSITIVE_GUESSES, reconcile, register, resolve_registered
+from src.data.source_options import SourceOptions
+from src.data.source_registry import reconcile, register, resolve_registered
 from src.data.sources import read_source
 from src.data.storage import store_quarantined, store_valid
 from src.data.tables import QuarantinedRow, RawData
@@ -37,7 +37,7 @@ from src.data.validation import changed_labels, check_rows, row_keys, with_key_p
 from src.data.values import label_texts
 from src.exceptions import ConfigurationError, SchemaError
 
-__all__ = ["CHUNK_ROWS", "POSITIVE_GUESSES", "IngestSummary", "collect"]
+__all__ = ["CHUNK_ROWS", "IngestSummary", "collect"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +68,8 @@ class IngestSummary:
 
 def collect(
     *,
+    options: SourceOptions | None = None,
     source: str | None = None,
-    name: str | None = None,
-    target: str | None = None,
-    positive: str | None = None,
-    id_column: str | None = None,
-    categorical: Sequence[str] | None = None,
-    numerical: Sequence[str] | None = None,
-    sql_url: str | None = None,
-    query: str | None = None,
-    na_values: Sequence[str] | None = None,
     batch_size: int | None = None,
     data_date: dt.date | None = None,
     engine: Engine | None = None,
@@ -85,28 +77,25 @@ def collect(
     """Store the next ``batch_size`` unseen rows of a source (all when None), then process them.
 
     The first collect of a source infers and stores its feature schema (honouring
-    the overrides); later collects reuse it and reject contradicting overrides.
-    ``source`` may also be the name of a registered file/bundled/SQL source.
-    ``na_values``: CSV cells read as missing besides empty ones (fixed at first collect).
+    the overrides in ``options``); later collects reuse it and reject contradicting
+    overrides.  The source may also be the name of a registered file/bundled/SQL source.
+    ``source`` alone is short for ``options=SourceOptions(source=...)``; neither given:
+    the ``DATA_SOURCE`` setting.
     """
+    if options is not None and source is not None:
+        raise ConfigurationError("pass the source either in options or as source=, not both")
     if batch_size is not None and batch_size < 1:
         raise ConfigurationError(f"batch_size must be a positive integer, got {batch_size}")
+    options = options or SourceOptions(source=source)
     engine = engine or get_engine()
     data_date = data_date or dt.datetime.now(dt.UTC).date()
-    options = {
-        "target": target,
-        "positive": None if positive is None else str(positive).strip(),
-        "id_column": id_column,
-        "categorical": categorical,
-        "numerical": numerical,
-    }
     spec, stored = resolve_registered(
-        engine, source or get_settings().data_source, name, sql_url, query, options, na_values
+        engine=engine, source=options.source or get_settings().data_source, options=options
     )
     frame = read_source(spec)
     schema_dict = stored.feature_schema if stored else register(engine, spec, frame)
     schema = FeatureSchema.from_dict(schema_dict)
-    reconcile(schema, **options)  # again: a concurrent first collect may have won
+    reconcile(schema, options=options)  # again: a concurrent first collect may have won
     needed = [*schema.features, schema.target, *([schema.id_column] if schema.id_column else [])]
     absent = [c for c in needed if c not in frame.columns]
     if absent:

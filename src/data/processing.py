@@ -6,9 +6,6 @@ training never re-parses what a source sent.  The typing is ``records_to_frame``
 (``src.data.frames``), the same conversion serving uses, so both see identical
 values.  On PostgreSQL, collect already processes rows whose values arrived
 typed (``src.data.pg_copy``); ``build_processed`` fills in the rest.
-
-The feature-frame, registry and validation names this module used to define are
-re-exported below, so existing ``from src.data.processing import ...`` keeps working.
 """
 
 from __future__ import annotations
@@ -20,35 +17,18 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Text, cast, func, select, text
 
 from src.data.database import get_engine
-from src.data.frames import (
-    LabelledFrame,
-    coerce_features,
-    feature_dicts,
-    is_test_row,
-    load_frame,
-    records_to_frame,
-)
-from src.data.source_registry import get_source_schema, list_sources
+from src.data.frames import feature_dicts, records_to_frame
+
+# src/pipeline/training.py (load_frame, get_source_schema) and src/api/inference.py
+# (records_to_frame) still import through here; both are being changed on other branches
+# (issue 10 items 1 and 5): import from src.data.frames / source_registry, then drop this.
+from src.data.frames import load_frame as load_frame
+from src.data.source_registry import get_source_schema
 from src.data.storage import insert_ignore
 from src.data.tables import ProcessedData, RawData, utcnow
-from src.data.validation import CheckedRows, check_rows
 from src.data.values import dumps, load_json_texts
 
-__all__ = [
-    "PROCESS_CHUNK_ROWS",
-    "CheckedRows",
-    "LabelledFrame",
-    "build_processed",
-    "check_rows",
-    "coerce_features",
-    "feature_dicts",
-    "get_source_schema",
-    "insert_ignore",
-    "is_test_row",
-    "list_sources",
-    "load_frame",
-    "records_to_frame",
-]
+__all__ = ["PROCESS_CHUNK_ROWS", "build_processed"]
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, func, select
 
 from src.data.database import get_engine
 from src.data.feature_schema import FeatureSchema, infer_schema_with_exclusions
+from src.data.source_options import SourceOptions
 from src.data.sources import SourceSpec, default_source_name, resolve_source, source_kind
 from src.data.storage import insert_ignore
 from src.data.tables import DataSource, RawData
@@ -78,24 +80,20 @@ def list_sources(*, engine: Engine | None = None) -> list[dict[str, Any]]:
 
 
 def resolve_registered(
-    engine: Engine,
-    source: str,
-    name: str | None,
-    sql_url: str | None,
-    query: str | None,
-    options: dict[str, Any],
-    na_values: Sequence[str] | None = None,
+    *, engine: Engine, source: str, options: SourceOptions
 ) -> tuple[SourceSpec, DataSource | None]:
-    """The spec to read, filled in from the stored registration when there is one.
+    """The spec to read ``source`` with, filled in from its stored registration if any.
 
-    ``na_values`` (None: not given) is fixed at the first collect like the schema:
+    ``options.na_values`` (None: not given) is fixed at the first collect like the schema:
     reading "NA" as missing in one run and as text in the next would change the
     stored values and the content keys of the same rows.
     """
-    source_name = default_source_name(source, name=name)
+    source_name = default_source_name(source, name=options.name)
     stored = registration(engine, source_name)
-    given = dict(options) | {"na_values": tuple(na_values or ())}
-    if stored is not None:
+    query = options.query
+    if stored is None:
+        read_with = replace(options, na_values=options.na_values or ())
+    else:
         kind = source_kind(source)
         if kind is None:  # a registered name: read it again from where it was registered
             source, query = (
@@ -109,12 +107,15 @@ def resolve_registered(
                 f"({stored.location}); pass --name to store this one under another name"
             )
         known = FeatureSchema.from_dict(stored.feature_schema)
-        reconcile(known, **options)
-        given["target"] = options["target"] or known.target
-        given["positive"] = options["positive"] or known.positive_label
-        given["id_column"] = options["id_column"] or known.id_column
-        given["na_values"] = _stored_na_values(stored.feature_schema, na_values)
-    spec = resolve_source(source, name=source_name, sql_url=sql_url, query=query, **given)
+        reconcile(known, options=options)
+        read_with = replace(
+            options,
+            target=options.target or known.target,
+            positive=options.positive or known.positive_label,
+            id_column=options.id_column or known.id_column,
+            na_values=_stored_na_values(stored.feature_schema, options.na_values),
+        )
+    spec = resolve_source(replace(read_with, source=source, name=source_name, query=query))
     return spec, stored
 
 
@@ -208,28 +209,20 @@ def _guess_positive(target: str, labels: list[str]) -> str:
     )
 
 
-def reconcile(
-    schema: FeatureSchema,
-    *,
-    target: str | None,
-    positive: str | None,
-    id_column: str | None,
-    categorical: Sequence[str] | None,
-    numerical: Sequence[str] | None,
-) -> None:
+def reconcile(schema: FeatureSchema, *, options: SourceOptions) -> None:
     """Explicit options must agree with the stored schema (it is fixed at first collect)."""
     problems = [
         f"{what} {given!r} (stored: {have!r})"
         for what, given, have in (
-            ("target", target, schema.target),
-            ("positive label", positive, schema.positive_label),
-            ("id column", id_column, schema.id_column),
+            ("target", options.target, schema.target),
+            ("positive label", options.positive, schema.positive_label),
+            ("id column", options.id_column, schema.id_column),
         )
         if given is not None and given != have
     ]
     for role, given, have in (
-        ("categorical", categorical, schema.categorical),
-        ("numerical", numerical, schema.numerical),
+        ("categorical", options.categorical, schema.categorical),
+        ("numerical", options.numerical, schema.numerical),
     ):
         for col in given or ():
             if col not in have:

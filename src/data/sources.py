@@ -9,7 +9,6 @@ this module used to define are re-exported so existing imports keep working.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -21,26 +20,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from config.settings import quote_password
 from src.data.csv_reading import check_column_names, read_csv
 from src.data.database import redact_url
-from src.data.validation import MAX_KEY_LENGTH, row_keys
-from src.data.values import label_texts, plain_value, received_values
+from src.data.source_options import SourceOptions
 from src.exceptions import DataSourceError
 from src.utils.logging import redact
 
 __all__ = [
     "BUNDLED",
     "FILE_SUFFIXES",
-    "MAX_KEY_LENGTH",
     "MAX_NAME_LENGTH",
     "BundledDataset",
     "SourceKind",
     "SourceSpec",
     "default_source_name",
-    "label_texts",
-    "plain_value",
     "read_source",
-    "received_values",
     "resolve_source",
-    "row_keys",
     "source_kind",
 ]
 
@@ -114,36 +107,28 @@ def default_source_name(source: str, *, name: str | None = None) -> str:
     return name
 
 
-def resolve_source(
-    source: str,
-    *,
-    name: str | None = None,
-    target: str | None = None,
-    positive: str | None = None,
-    id_column: str | None = None,
-    categorical: Sequence[str] | None = None,
-    numerical: Sequence[str] | None = None,
-    sql_url: str | None = None,
-    query: str | None = None,
-    na_values: Sequence[str] | None = (),
-) -> SourceSpec:
-    """Turn a ``--source`` argument and its options into a ``SourceSpec`` (no reading yet)."""
+def resolve_source(options: SourceOptions) -> SourceSpec:
+    """Turn a ``--source`` argument and its options into a ``SourceSpec`` (no reading yet).
+
+    ``options.na_values`` None here means pandas' default NA strings (the registry passes
+    the tokens fixed at a source's first collect).
+    """
+    source = options.source
+    if not source:
+        raise DataSourceError("no source given")
+    target, positive, id_column = options.target, options.positive, options.id_column
+    sql_url, query, na_values = options.sql_url, options.query, options.na_values
     kind = source_kind(source)
     if kind is None:
         raise DataSourceError(
             f"unknown source {source!r}: expected a bundled dataset ({', '.join(sorted(BUNDLED))})"
             f", a {'/'.join(FILE_SUFFIXES)} file path, or 'sql' with --sql-url and --query"
         )
-    resolved_name = default_source_name(source, name=name)
+    resolved_name = default_source_name(source, name=options.name)
     if na_values and (kind != "file" or FILE_SUFFIXES[Path(source).suffix.lower()] != "csv"):
         raise DataSourceError(
             f"--na-values applies to CSV files only; {source!r} has typed missing values"
         )
-    overrides = {
-        "categorical": tuple(categorical) if categorical is not None else None,
-        "numerical": tuple(numerical) if numerical is not None else None,
-        "na_values": None if na_values is None else tuple(na_values),
-    }
     if kind == "bundled":
         bundled = BUNDLED[source]
         return SourceSpec(
@@ -153,7 +138,9 @@ def resolve_source(
             target=target or bundled.target,
             positive_label=positive or bundled.positive_label,
             id_column=id_column or bundled.id_column,
-            **overrides,
+            categorical=options.categorical,
+            numerical=options.numerical,
+            na_values=na_values,
         )
     if kind == "file":
         path = Path(source).expanduser().resolve()
@@ -176,7 +163,9 @@ def resolve_source(
         positive_label=positive,
         id_column=id_column,
         sql_url=sql_url,
-        **overrides,
+        categorical=options.categorical,
+        numerical=options.numerical,
+        na_values=na_values,
     )
 
 

@@ -12,24 +12,24 @@ import datetime as dt
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 
 from src.data.feature_schema import FeatureSchema
 from src.data.pg_copy import copy_cursor, copy_valid
-from src.data.tables import QuarantinedRow, RawData, utcnow
+from src.data.tables import Base, QuarantinedRow, RawData, utcnow
 from src.data.validation import CheckedRows
 from src.data.values import json_safe
 
 
 def insert_ignore(
-    conn: Connection, table: type[Any], params: list[dict[str, Any]], keys: list[str]
+    conn: Connection, table: type[Base], params: list[dict[str, Any]], keys: list[str]
 ) -> int:
     """Executemany INSERT ... ON CONFLICT DO NOTHING; returns the number of rows inserted."""
     if not params:
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    pk = next(iter(table.__table__.primary_key.columns))  # type: ignore[attr-defined]
+    pk = inspect(table).primary_key[0]
     stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=keys).returning(pk)
     return len(conn.execute(stmt, params).all())
 

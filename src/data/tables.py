@@ -37,7 +37,11 @@ BlobType = LargeBinary().with_variant(BYTEA(), "postgresql")
 # SQLite only auto-increments INTEGER PRIMARY KEY, so BigInteger ids degrade to Integer there.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
 
+# A model's lifecycle; ck_model_status below is generated from it.  Migration 0001 spells
+# out the same SQL literally (a migration must not change when this tuple does): adding a
+# status needs a new migration, and tests/unit/data/test_tables.py checks the two agree.
 MODEL_STATUSES = ("candidate", "active", "retired", "rejected")
+MODEL_STATUS_CHECK = "status IN ({})".format(", ".join(f"'{s}'" for s in MODEL_STATUSES))
 
 
 def utcnow() -> dt.datetime:
@@ -128,9 +132,9 @@ class TrainingRun(Base):
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(128))
-    stage: Mapped[str] = mapped_column(
-        String(32)
-    )  # prepared|pretrained|finetuned|evaluated|registered|failed
+    # The last completed stage: prepared|pretrained|finetuned|evaluated|registered.  A failed
+    # stage leaves it as it was (the cause goes to ``error``), so a retry resumes there.
+    stage: Mapped[str] = mapped_column(String(32))
     config: Mapped[dict[str, Any]] = mapped_column(JSONType)
     data_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType)
     state: Mapped[bytes | None] = mapped_column(BlobType, nullable=True)
@@ -160,9 +164,7 @@ class ModelMetadata(Base):
             postgresql_where=text("is_active"),
             sqlite_where=text("is_active"),
         ),
-        CheckConstraint(
-            "status IN ('candidate', 'active', 'retired', 'rejected')", name="ck_model_status"
-        ),
+        CheckConstraint(MODEL_STATUS_CHECK, name="ck_model_status"),
         CheckConstraint(
             "(is_active AND status = 'active') OR (NOT is_active AND status <> 'active')",
             name="ck_model_active_matches_status",

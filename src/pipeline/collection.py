@@ -17,6 +17,7 @@ from sqlalchemy import func, select, union_all
 from config.settings import get_settings
 from src.data.database import session_scope
 from src.data.ingest import collect
+from src.data.source_options import SourceOptions
 from src.data.tables import QuarantinedRow, RawData
 
 logger = logging.getLogger(__name__)
@@ -56,5 +57,6 @@ def run_collection(
             "quarantined": 0,
             "already_for_date": already,
         }
-    summary = collect(source=source, batch_size=quota, data_date=date).as_dict()
+    options = SourceOptions(source=source)  # the DAG's one option; the schema is stored
+    summary = collect(options=options, batch_size=quota, data_date=date).as_dict()
     return summary | {"data_date": date.isoformat(), "already_for_date": already}

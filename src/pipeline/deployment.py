@@ -15,7 +15,7 @@ import numpy as np
 from config.settings import get_settings
 from src.data import repository as repo
 from src.data.database import get_engine, session_scope
-from src.data.processing import load_frame
+from src.data.frames import load_frame
 from src.data.tables import ModelMetadata
 from src.exceptions import ArtifactIntegrityError, InvalidInputError, PromotionError
 from src.models.metrics import classification_metrics

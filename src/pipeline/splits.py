@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from src.data.processing import LabelledFrame, is_test_row
+from src.data.frames import LabelledFrame, is_test_row
 from src.exceptions import NoDataError
 
 MIN_ROWS_PER_SPLIT = 20

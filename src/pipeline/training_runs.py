@@ -15,7 +15,7 @@ import torch
 from sqlalchemy import select
 
 from src.data.database import session_scope
-from src.data.processing import LabelledFrame, load_frame
+from src.data.frames import LabelledFrame, load_frame
 from src.data.tables import TrainingRun
 from src.exceptions import LoanDefaultError
 from src.models.artifact import ModelBundle, load_bundle, serialize_bundle, sha256_hex
@@ -45,8 +45,10 @@ def run_stage(
     produces: str,
     work: Callable[[TrainingRun, Splits, TrainingConfig], StageOutput],
 ) -> int:
-    """Load the run's data and config, call ``work``, store its output and advance the stage.
+    """Run one stage of a training run: skip it if done, else load, work, persist.
 
+    A failure records its cause in ``error`` but leaves ``stage`` at the last completed
+    stage (there is no ``failed`` stage), so a retry or ``train --resume`` redoes this one.
     Also applies the run's ``torch_num_threads``: a stage is an entry point (a DAG task, the
     CLI), and the thread count is process-wide state the pure training code must not set.
     """

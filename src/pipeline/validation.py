@@ -14,10 +14,12 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from config.settings import get_settings
 from src.data import repository as repo
 from src.data.database import session_scope
-from src.data.processing import load_frame
+from src.data.frames import load_frame
 from src.data.tables import utcnow
 from src.models.metrics import classification_metrics
 from src.pipeline.model_lines import resolve_line
@@ -143,7 +145,7 @@ def _decide(
     )
 
 
-def _cooldown_reason(session, *, source: str, hours: float) -> str | None:  # type: ignore[no-untyped-def]
+def _cooldown_reason(session: Session, *, source: str, hours: float) -> str | None:
     if hours <= 0:
         return None
     last = repo.last_event(session, event="rejected", source=source)

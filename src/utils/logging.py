@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TextIO
 
 # ``scheme://user:password@host``: greedy up to the LAST ``@`` before the host, so a password
 # that itself holds an unencoded ``@`` is masked whole, not just up to its first ``@``.
@@ -38,16 +39,19 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _ProjectHandler(logging.StreamHandler[TextIO]):
+    """The handler ``configure_logging`` installs; its type lets a second call find it."""
+
+
 def configure_logging(level: str | int = "INFO") -> None:
     """Idempotent root logging configuration with credential redaction on every handler."""
     root = logging.getLogger()
-    if not any(getattr(h, "_loan_default", False) for h in root.handlers):
-        handler = logging.StreamHandler()
-        handler.setFormatter(
+    if not any(isinstance(h, _ProjectHandler) for h in root.handlers):
+        ours = _ProjectHandler()
+        ours.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
         )
-        handler._loan_default = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
+        root.addHandler(ours)
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())

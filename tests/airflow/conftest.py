@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,7 @@ def _run(
 
 
 @pytest.fixture
-def run_airflow(airflow_env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
+def run_airflow(airflow_env: dict[str, str], tmp_path: Path) -> Callable[..., dict[str, Any]]:
     """``run_airflow(*args)`` runs ``python -m tests.airflow.dag_runner`` and returns its JSON.
 
     The child inherits ``os.environ`` at call time, so ``DATABASE_URL`` from ``db_url`` and

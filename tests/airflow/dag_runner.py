@@ -42,7 +42,7 @@ def _track_connections() -> list[str]:
     from sqlalchemy.pool import Pool
 
     @event.listens_for(Pool, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         opened.append(f"sqlalchemy:{type(dbapi_connection).__module__}")
 
     import sqlite3
@@ -65,14 +65,23 @@ def _track_connections() -> list[str]:
     return opened
 
 
+def _dag_bag() -> Any:
+    """The DAG folder parsed as the dag-processor and task runner do: the folder on sys.path.
+
+    That is what lets the DAG files import their shared ``dag_policy`` module.
+    """
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    folder = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
+    return BundleDagBag(dag_folder=folder, bundle_path=Path(folder))
+
+
 def inspect_dags() -> dict[str, Any]:
     """Parse the DAG folder like the dag-processor does and describe what it found."""
     before = set(sys.modules)
     opened = _track_connections()
 
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    bag = _dag_bag()
     dags: dict[str, Any] = {}
     for dag_id, dag in bag.dags.items():
         tasks = {}
@@ -115,13 +124,12 @@ def run_dag_test(
     Retries are switched off unless ``keep_retries``: dag.test() would sit out the retry
     delay of a failing task.
     """
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.models.dagrun import DagRun
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    bag = _dag_bag()
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
     dag = bag.get_dag(dag_id)

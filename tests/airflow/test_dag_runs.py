@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-pytestmark = [pytest.mark.airflow, pytest.mark.integration]
-
 DAY_1 = "2024-03-01T00:00:00+00:00"
 DAY_2 = "2024-03-02T00:00:00+00:00"
 

@@ -104,7 +104,7 @@ def real_requests(
 
 
 def in_process_probabilities(predictor: Any, requests: list[dict[str, Any]]) -> list[float]:
-    from src.data.processing import records_to_frame
+    from src.data.frames import records_to_frame
     from src.pipeline.serving import request_to_record
 
     records = [request_to_record(r, schema=predictor.schema) for r in requests]

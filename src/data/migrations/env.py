@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from src.data.database import get_engine
 from src.data.tables import SCHEMA, Base
@@ -20,7 +21,7 @@ def run_migrations_online() -> None:
         _run(connection)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     is_pg = connection.dialect.name == "postgresql"
     context.configure(
         connection=connection,

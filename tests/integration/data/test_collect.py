@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -12,12 +13,13 @@ from sqlalchemy import Engine, delete, func, select
 
 from src.data import ingest, pg_copy
 from src.data.database import get_engine, init_db
+from src.data.frames import load_frame
 from src.data.ingest import collect
-from src.data.processing import build_processed, get_source_schema, list_sources, load_frame
+from src.data.processing import build_processed
+from src.data.source_options import SourceOptions
+from src.data.source_registry import get_source_schema, list_sources
 from src.data.tables import DataSource, ProcessedData, QuarantinedRow, RawData
 from src.exceptions import DataSourceError, NoDataError, SchemaError
-
-pytestmark = pytest.mark.integration
 
 DAY = dt.date(2026, 1, 5)
 
@@ -102,7 +104,9 @@ def test_lending_club_in_batches_is_exactly_once(db_url):
 def test_user_csv_with_bad_rows(db_url, tmp_path):
     engine = get_engine()
     path, n = user_csv(tmp_path)
-    summary = collect(source=path, target="label", positive="yes", data_date=DAY)
+    summary = collect(
+        options=SourceOptions(source=path, target="label", positive="yes"), data_date=DAY
+    )
     assert summary.source == "applicants"
     assert (summary.read, summary.quarantined, summary.inserted) == (n, 4, n - 4)
     assert summary.processed == n - 4 and summary.remaining == 0 and consistent(summary)
@@ -144,7 +148,7 @@ def test_parquet_source_with_detected_id_and_batches(db_url, tmp_path):
     )
     path = tmp_path / "loans.parquet"
     data.to_parquet(path)
-    first = collect(source=str(path), target="defaulted", batch_size=150)
+    first = collect(options=SourceOptions(source=str(path), target="defaulted"), batch_size=150)
     assert (first.inserted, first.remaining) == (150, 50)
     schema = get_source_schema(source="loans")
     assert schema.id_column == "loan_id" and schema.positive_label == "1"  # guessed
@@ -163,21 +167,25 @@ def test_sql_source(db_url, tmp_path):
             "INSERT INTO loans VALUES (?, ?, ?, ?)",
             [(i, "36" if i % 2 else "60", 1000.0 + i, int(i % 5 == 0)) for i in range(40)],
         )
-    options = {
-        "source": "sql",
-        "sql_url": f"sqlite:///{db}",
-        "query": "SELECT * FROM loans ORDER BY id",
-        "target": "bad",
-        "positive": "1",
-        "categorical": ["term"],  # digits, but a category
-    }
+    options = SourceOptions(
+        source="sql",
+        sql_url=f"sqlite:///{db}",
+        query="SELECT * FROM loans ORDER BY id",
+        target="bad",
+        positive="1",
+        categorical=["term"],  # digits, but a category
+    )
     with pytest.raises(DataSourceError, match="needs a name"):
-        collect(**options)
-    summary = collect(name="origin_loans", **options)
+        collect(options=options)
+    named = replace(options, name="origin_loans")
+    summary = collect(options=named)
     assert (summary.inserted, summary.processed) == (40, 40)
     frame = load_frame(source="origin_loans")
     assert frame.labels.sum() == 8 and frame.features["term"].iloc[0] == "60"
-    assert collect(name="origin_loans", **options).inserted == 0
+    assert collect(options=named).inserted == 0
+    # By its registered name: the stored query is read again (the URL is never stored).
+    again = SourceOptions(source="origin_loans", sql_url=options.sql_url)
+    assert collect(options=again).already_stored == 40
 
 
 def test_credit_data_with_missing_values(db_url):
@@ -199,13 +207,18 @@ def test_credit_data_with_missing_values(db_url):
 def test_overrides_must_match_the_stored_schema(db_url, tmp_path):
     collect(source="lending_club", batch_size=10)
     with pytest.raises(SchemaError, match="positive label 'good'"):
-        collect(source="lending_club", positive="good")
+        collect(options=SourceOptions(source="lending_club", positive="good"))
     with pytest.raises(SchemaError, match="categorical column 'int_rate' \\(stored as numerical"):
-        collect(source="lending_club", categorical=["int_rate"])
-    assert collect(source="lending_club", numerical=["int_rate"], batch_size=1).inserted == 1
+        collect(options=SourceOptions(source="lending_club", categorical=["int_rate"]))
+    assert (
+        collect(
+            options=SourceOptions(source="lending_club", numerical=["int_rate"]), batch_size=1
+        ).inserted
+        == 1
+    )
     (tmp_path / "lending_club.csv").write_text("a,Class\n1,bad\n2,good\n")
     with pytest.raises(DataSourceError, match="already a bundled source"):
-        collect(source=str(tmp_path / "lending_club.csv"), target="Class")
+        collect(options=SourceOptions(source=str(tmp_path / "lending_club.csv"), target="Class"))
     with pytest.raises(NoDataError, match="never been collected"):
         load_frame(source="nope")
 
@@ -244,7 +257,11 @@ def test_collect_on_sqlite(tmp_path):
     try:
         init_db(engine)
         path, n = user_csv(tmp_path)
-        first = collect(source=path, target="label", positive="yes", batch_size=30, engine=engine)
+        first = collect(
+            options=SourceOptions(source=path, target="label", positive="yes"),
+            batch_size=30,
+            engine=engine,
+        )
         second = collect(source=path, engine=engine)
         assert first.inserted + second.inserted == n - 4
         assert first.quarantined + second.quarantined == 4

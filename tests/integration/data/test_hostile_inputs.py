@@ -11,12 +11,12 @@ from sqlalchemy import Engine, func, select
 from config.settings import get_settings
 from src.cli import main
 from src.data.database import get_engine
+from src.data.frames import load_frame
 from src.data.ingest import collect
-from src.data.processing import get_source_schema, load_frame
+from src.data.source_options import SourceOptions
+from src.data.source_registry import get_source_schema
 from src.data.tables import DataSource, QuarantinedRow, RawData
 from src.exceptions import DataSourceError, SchemaError
-
-pytestmark = pytest.mark.integration
 
 
 def write(tmp_path, name: str, text: str) -> str:
@@ -64,7 +64,7 @@ def test_braces_in_names_and_labels_are_plain_text(
 ):
     good = [f"{i},0.{i},{positive if i % 3 else 'no'}" for i in range(1, 25)]
     path = write(tmp_path, "braces.csv", "\n".join([header, *good, bad_row]) + "\n")
-    summary = collect(source=path, target="defaulted", positive=positive)
+    summary = collect(options=SourceOptions(source=path, target="defaulted", positive=positive))
     assert (summary.inserted, summary.quarantined) == (24, 1)
     assert reasons(get_engine(), "braces") == [reason]
     assert collect(source=path).already_stored == 25  # the re-run works too
@@ -73,14 +73,14 @@ def test_braces_in_names_and_labels_are_plain_text(
 def test_duplicate_csv_header_is_refused_before_registering(db_url, tmp_path):
     path = write(tmp_path, "dups.csv", "income,rate,rate,defaulted\n1,2,3,yes\n2,3,4,no\n")
     with pytest.raises(DataSourceError, match=r"duplicated column names 'rate' \(columns \[2, 3\]"):
-        collect(source=path, target="defaulted", positive="yes")
+        collect(options=SourceOptions(source=path, target="defaulted", positive="yes"))
     assert not registered(get_engine(), "dups")
 
 
 def test_nul_in_csv_header_is_refused_before_registering(db_url, tmp_path):
     path = write(tmp_path, "nul.csv", "income,ra\x00te,defaulted\n1,2,yes\n2,3,no\n")
     with pytest.raises(DataSourceError, match=r"column 2 of .* NUL character .*'ra<NUL>te'"):
-        collect(source=path, target="defaulted", positive="yes")
+        collect(options=SourceOptions(source=path, target="defaulted", positive="yes"))
     assert not registered(get_engine(), "nul")
 
 
@@ -89,7 +89,10 @@ NA_CSV = "grade,amount,defaulted\nNone,1,yes\nNA,2,no\nnull,3,no\nN/A,4,yes\n,5,
 
 def test_na_like_strings_are_values_unless_listed(db_url, tmp_path):
     path = write(tmp_path, "na_like.csv", NA_CSV)
-    assert collect(source=path, target="defaulted", positive="yes").inserted == 6
+    assert (
+        collect(options=SourceOptions(source=path, target="defaulted", positive="yes")).inserted
+        == 6
+    )
     grades = load_frame(source="na_like").features["grade"].tolist()
     assert grades == ["None", "NA", "null", "N/A", None, "A"]
     assert get_source_schema(source="na_like").nullable == ("grade", "amount")
@@ -103,7 +106,7 @@ def test_na_values_option_of_the_cli_is_fixed_at_first_collect(db_url, tmp_path)
     assert grades == ["None", None, None, "N/A", None, "A"]
     assert main(["collect", "--source", path]) == 0  # the stored tokens are reused
     with pytest.raises(SchemaError, match="na values"):
-        collect(source=path, na_values=["None"])
+        collect(options=SourceOptions(source=path, na_values=["None"]))
     with get_engine().connect() as conn:
         assert conn.scalar(select(func.count()).where(RawData.source == "listed")) == 6
 
@@ -115,7 +118,10 @@ def test_changed_labels_are_counted_and_quarantined_not_applied(db_url, tmp_path
         *(f"{i},{'AB'[i % 2]},{'yes' if i % 3 else 'no'}" for i in range(30)),
     ]
     path = write(tmp_path, "relabel.csv", "\n".join(lines) + "\n")
-    assert collect(source=path, target="defaulted", positive="yes").inserted == 30
+    assert (
+        collect(options=SourceOptions(source=path, target="defaulted", positive="yes")).inserted
+        == 30
+    )
     lines[1], lines[2] = "0,A,yes", "1,B,no"  # loan 0: no -> yes, loan 1: yes -> no
     write(tmp_path, "relabel.csv", "\n".join(lines) + "\n")
     summary = collect(source=path)
@@ -138,7 +144,7 @@ def test_absurd_magnitudes_are_quarantined_per_column(db_url, tmp_path, monkeypa
     rows = [f"{i},{i * 10},{'yes' if i % 3 else 'no'}" for i in range(1, 30)]
     rows += ["30,1e103,no", "31,1.797e308,yes", "32,-2e15,no", "33,5e14,yes"]
     path = write(tmp_path, "huge.csv", "\n".join(["score,amount,defaulted", *rows]) + "\n")
-    summary = collect(source=path, target="defaulted", positive="yes")
+    summary = collect(options=SourceOptions(source=path, target="defaulted", positive="yes"))
     assert (summary.quarantined, summary.out_of_range) == (3, {"amount": 3})
     assert (
         "value -2000000000000000 in numerical column 'amount' exceeds the magnitude bound 1e+15 "
@@ -149,7 +155,9 @@ def test_absurd_magnitudes_are_quarantined_per_column(db_url, tmp_path, monkeypa
     monkeypatch.setenv("MAX_ABS_NUMERIC_VALUE", "100")
     get_settings.cache_clear()
     path = write(tmp_path, "small.csv", "\n".join(["score,amount,defaulted", *rows[:29]]) + "\n")
-    assert collect(source=path, target="defaulted").out_of_range == {"amount": 19}
+    assert collect(options=SourceOptions(source=path, target="defaulted")).out_of_range == {
+        "amount": 19
+    }
 
 
 def test_formatted_numbers_and_unusable_columns_through_collect(db_url, tmp_path, caplog):
@@ -160,7 +168,7 @@ def test_formatted_numbers_and_unusable_columns_through_collect(db_url, tmp_path
     ]
     header = "ref,opened,balance,rate,defaulted"
     path = write(tmp_path, "formatted.csv", "\n".join([header, *rows]) + "\n")
-    summary = collect(source=path, target="defaulted", positive="yes")
+    summary = collect(options=SourceOptions(source=path, target="defaulted", positive="yes"))
     assert (summary.inserted, summary.quarantined) == (250, 0)
     schema = get_source_schema(source="formatted")
     assert (schema.categorical, schema.numerical) == ((), ("balance", "rate"))

@@ -15,15 +15,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, Index, inspect, select, text
+from sqlalchemy import Engine, Index, MetaData, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import conv
 
 from src.data.database import SCHEMA, get_engine, init_db, is_postgres, throwaway_database
 from src.data.tables import Base, ModelArtifact, ModelMetadata, Prediction
 from tests.conftest import ADMIN_URL
-
-pytestmark = pytest.mark.integration
 
 ARTIFACT = bytes(range(256)) * 40  # not valid UTF-8, not a model: bytes must survive as-is
 
@@ -149,11 +147,10 @@ def _only_ours(name: str | None, type_: str, parent_names: dict[str, str | None]
     return True
 
 
-def _metadata_for(engine: Engine):  # type: ignore[no-untyped-def]
+def _metadata_for(engine: Engine) -> MetaData:
     """The ORM metadata; on SQLite without the schema (the engine translates it away)."""
     if is_postgres(engine):
         return Base.metadata
-    from sqlalchemy import MetaData
     from sqlalchemy.schema import BLANK_SCHEMA
 
     plain = MetaData()

@@ -12,8 +12,6 @@ from src.data.database import get_engine, session_scope
 from src.data.ingest import collect
 from src.data.tables import ModelMetadata
 
-pytestmark = pytest.mark.integration
-
 
 def ingest(batch_size: int | None, day: int = 1) -> None:
     collect(source="lending_club", batch_size=batch_size, data_date=dt.date(2026, 1, day))

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from src.data import repository as repo
 from src.data.database import session_scope
 from src.data.ingest import collect
+from src.data.source_options import SourceOptions
 from src.data.tables import ModelMetadata, ModelPerformance, TrainingRun
 from src.pipeline.deployment import deploy
 from src.pipeline.training import (
@@ -60,8 +61,10 @@ def test_two_lines_with_different_schemas_keep_their_own_champions(fast_db, tmp_
     loans, cards = tmp_path / "loans.csv", tmp_path / "cards.csv"
     write_user_csv(loans)
     write_card_csv(cards)
-    collect(source=str(loans), target="defaulted", positive="yes", batch_size=900)
-    collect(source=str(cards), target="bad", positive="1", batch_size=900)
+    collect(
+        options=SourceOptions(source=str(loans), target="defaulted", positive="yes"), batch_size=900
+    )
+    collect(options=SourceOptions(source=str(cards), target="bad", positive="1"), batch_size=900)
     first_loans = train(source="loans", progress=False)
     first_cards = train(source="cards", progress=False)
     assert first_loans.activated and first_cards.activated  # each line's first model
@@ -92,7 +95,7 @@ def test_two_lines_with_different_schemas_keep_their_own_champions(fast_db, tmp_
 def test_concurrent_registrations_get_distinct_versions(fast_db, tmp_path):
     data = tmp_path / "loans.csv"
     write_user_csv(data)
-    collect(source=str(data), target="defaulted", positive="yes")
+    collect(options=SourceOptions(source=str(data), target="defaulted", positive="yes"))
     runs = []
     for _ in range(2):
         run_id = prepare_training(source="loans")
@@ -126,7 +129,7 @@ def test_reference_design_psql_query_prints_a_readable_row(fast_db, tmp_path):
     """The reference design's registry query, verbatim: no artifact hex in the output."""
     data = tmp_path / "loans.csv"
     write_user_csv(data)
-    collect(source=str(data), target="defaulted", positive="yes")
+    collect(options=SourceOptions(source=str(data), target="defaulted", positive="yes"))
     train(source="loans", progress=False)
     query = "SELECT * FROM loan_data.model_metadata WHERE is_active = true;"
     out = subprocess.run(

@@ -13,8 +13,6 @@ from src.data.database import get_engine, session_scope
 from src.data.tables import ModelEvent, ModelMetadata
 from src.exceptions import PromotionError
 
-pytestmark = pytest.mark.integration
-
 METRICS = dict(f1_score=0.2, accuracy=0.9, precision=0.2, recall=0.2, roc_auc=0.7, pr_auc=0.1)
 
 

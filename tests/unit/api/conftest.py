@@ -89,22 +89,22 @@ def valid_request(**numerical: Any) -> dict[str, Any]:
 def make_services(*, loaded: bool = True) -> Services:
     metrics = ServiceMetrics()
     log = PredictionLogWriter(
-        engine=lambda: None,
-        capacity=1000,  # type: ignore[arg-type,return-value]
+        engine=lambda: None,  # type: ignore[arg-type,return-value]  # never called here
+        capacity=1000,
         flush_seconds=60,
     )
     metrics.watch_log(log.stats)
     models = ModelManager(
-        engine=lambda: None,
-        poll_seconds=60,  # type: ignore[arg-type,return-value]
+        engine=lambda: None,  # type: ignore[arg-type,return-value]  # never called here
+        poll_seconds=60,
         metrics=metrics,
     )
     if loaded:
         predictor = FakePredictor()
         models.current = LoadedModel(
-            predictor=predictor,
+            predictor=predictor,  # type: ignore[arg-type]  # a duck-typed stand-in
             version=predictor.version,
-            sha256="0" * 64,  # type: ignore[arg-type]
+            sha256="0" * 64,
             info={
                 "source": "fake",
                 "model_type": "tab_transformer",

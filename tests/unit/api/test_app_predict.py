@@ -9,7 +9,7 @@ from config.settings import get_settings
 from src.api.state import Services
 from tests.unit.api.conftest import valid_request
 
-pytest.importorskip("src.data.processing")
+pytest.importorskip("src.data.frames")
 
 
 def test_predict_response_shape_and_request_id(client: TestClient, services: Services) -> None:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from tests.unit.api.conftest import valid_request
 
-pytest.importorskip("src.data.processing")
+pytest.importorskip("src.data.frames")
 
 WEIRD_VALUES: list[Any] = [
     None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from src.api.model_manager import LoadedModel
-from src.data.processing import records_to_frame
+from src.data.frames import records_to_frame
 from tests.unit.api.conftest import FakePredictor
 
 

@@ -5,7 +5,7 @@ import datetime as dt
 import numpy as np
 
 from src.data.feature_schema import FeatureSchema
-from src.data.processing import LabelledFrame, records_to_frame
+from src.data.frames import LabelledFrame, records_to_frame
 from src.pipeline import splits
 from src.pipeline.splits import unseen_by_both
 

@@ -1,0 +1,59 @@
+"""Retry policy shared by every DAG in this folder: one list of errors that a retry cannot fix.
+
+The DAG files import ``DEFAULT_ARGS`` from here (Airflow puts the DAG folder on ``sys.path``
+when it parses a file or runs a task), so all tasks back off the same way and fail at once
+on the same errors.  This module is parsed with the DAG files: it imports only the public
+``airflow.sdk`` and the standard library (``tests/airflow`` checks that), and it names the
+exceptions by dotted path, so parsing imports nothing from ``src``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+
+# Errors that come back unchanged on every try, so a retry only delays the failure (and,
+# for training, repeats hours of work).  Subclasses match too.  Deliberately absent:
+# ``DataSourceError``: a SQL source's server or a mounted file may be back a minute later;
+# database and network errors (SQLAlchemy, psycopg): the usual transient failures.
+NOT_RETRYABLE_EXCEPTIONS: tuple[str, ...] = (
+    # A setting or argument is wrong (unknown source, bad option): a person must change it.
+    "src.exceptions.ConfigurationError",
+    # Options contradict the stored schema, or a schema is invalid: fixed until changed.
+    "src.exceptions.SchemaError",
+    # Too few stored rows: more arrive with the next collect, not within a retry delay.
+    "src.exceptions.NoDataError",
+    # The model version (or an active model) does not exist: a retry finds the same rows.
+    "src.exceptions.ModelNotFoundError",
+    # An artifact failed its checksum or cannot be decoded: the stored bytes do not change.
+    "src.exceptions.ArtifactIntegrityError",
+    # A promotion lost a race or failed its gate: repeating it must not flip the decision.
+    "src.exceptions.PromotionError",
+    # Records do not match the model's schema: the same records fail the same way.
+    "src.exceptions.InvalidInputError",
+    # A bug or bad data in our own code (validation logic, frames): deterministic.
+    "builtins.ValueError",
+    "builtins.TypeError",
+)
+
+NOT_RETRYABLE = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception=list(NOT_RETRYABLE_EXCEPTIONS),
+            action=RetryAction.FAIL,
+            reason="configuration, data or logic error: fix the cause, then clear the task",
+        )
+    ]
+)
+
+# Back-off 1, 2, 4 ... minutes, capped; a DAG or task may override any of these.
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "mlops",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=20),
+    "retry_policy": NOT_RETRYABLE,
+}
