@@ -12,9 +12,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import (
@@ -48,7 +48,7 @@ def insert_ignoring_duplicates(engine: Engine, rows: list[Row]) -> int:
     key repeats is a flush retried after its commit already landed (connection lost while
     the COMMIT was acknowledged): that row is skipped, not written twice.
     """
-    table = Prediction.__table__
+    table = cast(Table, Prediction.__table__)  # a mapped class always has a Table
     key = table.c.prediction_id
     if engine.dialect.name == "postgresql":
         stmt: Any = pg_insert(table).on_conflict_do_nothing(index_elements=["prediction_id"])

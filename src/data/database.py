@@ -110,7 +110,7 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
-def is_postgres(engine: Engine) -> bool:
+def is_postgres(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "postgresql"
 
 
@@ -149,11 +149,11 @@ def init_db(engine: Engine | None = None, *, revision: str = "head") -> str:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     with engine.connect() as conn:
-        revision = MigrationContext.configure(
+        current = MigrationContext.configure(
             conn, opts={"version_table_schema": _version_schema(engine)}
         ).get_current_revision()
-    logger.info("database at %s is at revision %s", redact_url(str(engine.url)), revision)
-    return revision or ""
+    logger.info("database at %s is at revision %s", redact_url(str(engine.url)), current)
+    return current or ""
 
 
 @contextmanager

@@ -89,7 +89,7 @@ def copy_valid(
             _esc_all([keys[i] for i in good]),
             [data_date.isoformat()] * len(good),
             records,
-            [label_text[checked.labels[i]] for i in good],
+            [label_text[checked.labels[i] or ""] for i in good],  # good rows have a label
         )
     )
     try:

@@ -85,8 +85,8 @@ def _insert_processed(
             {"raw_id": r[0], "data_date": r[1].isoformat(), "features": f, "label": y}
             for r, f, y in zip(rows, features, labels, strict=True)
         ]
-        params = {"source": source, "rows": dumps(payload)}
-        return conn.execute(text(_PG_INSERT_PROCESSED), params).rowcount
+        one = {"source": source, "rows": dumps(payload)}
+        return conn.execute(text(_PG_INSERT_PROCESSED), one).rowcount
     now = utcnow()  # explicit: the migration's now() default is PostgreSQL-only
     params = [
         {

@@ -290,7 +290,7 @@ def window_f1_scores(session: Session, *, model_version: str, since: dt.datetime
         ModelPerformance.evaluated_at >= since,
         ModelPerformance.f1_score.is_not(None),
     )
-    return [float(v) for v in session.scalars(stmt).all()]
+    return [float(v) for v in session.scalars(stmt).all() if v is not None]
 
 
 def list_events(session: Session, *, limit: int = 100) -> Sequence[ModelEvent]:

@@ -164,7 +164,7 @@ def register(engine: Engine, spec: SourceSpec, frame: pd.DataFrame) -> dict[str,
             negatives[0][1],
         )
     schema, excluded = infer_schema_with_exclusions(
-        frame.assign(**{spec.target: labels}),
+        frame.assign(**{spec.target: pd.Series(labels, index=frame.index, dtype=object)}),
         target=spec.target,
         positive_label=positive,
         id_column=spec.id_column,

@@ -56,11 +56,13 @@ def check_rows(
     """
     reasons: dict[int, list[str]] = {}
 
-    def flag(mask: np.ndarray, values: Sequence[Any], message: Callable[[str], str]) -> None:
+    def flag(
+        mask: np.ndarray, values: Sequence[Any] | np.ndarray, message: Callable[..., str]
+    ) -> None:
         # ``message`` builds the reason from the shown value.  Never str.format: column names
         # and values are user text, and "{rate}" in one must not be read as a placeholder.
         for i in np.flatnonzero(mask):
-            reasons.setdefault(int(i), []).append(message(_shown(values[i])))
+            reasons.setdefault(int(i), []).append(message(_shown(values[int(i)])))
 
     target, known = schema.target, set(labels or ())
     expected = sorted(known)
@@ -148,7 +150,7 @@ def _shown(value: Any) -> str:
 
 
 def with_key_problems(
-    reasons: list[str | None], rows: Sequence[int], key_problems: dict[int, str]
+    reasons: list[str | None], rows: Sequence[int] | np.ndarray, key_problems: dict[int, str]
 ) -> list[str | None]:
     """Check reasons of a block of rows, each preceded by its row's key problem, if any.
 
@@ -183,11 +185,11 @@ def row_keys(frame: pd.DataFrame, schema: FeatureSchema) -> tuple[list[str], dic
     series = pd.Series(keys, dtype=object)
     if series.duplicated().any():
         occurrence = series.groupby(keys).cumcount().to_numpy()
-        for i in np.flatnonzero(occurrence > 0):
-            problems[int(i)] = (
-                f"duplicate id {keys[i]!r} in column {col!r} (occurrence {occurrence[i] + 1})"
+        for j in (int(i) for i in np.flatnonzero(occurrence > 0)):
+            problems[j] = (
+                f"duplicate id {keys[j]!r} in column {col!r} (occurrence {occurrence[j] + 1})"
             )
-            keys[i] = f"{keys[i]}#{occurrence[i]}"
+            keys[j] = f"{keys[j]}#{occurrence[j]}"
     return keys, problems
 
 

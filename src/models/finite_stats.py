@@ -23,7 +23,7 @@ def finite_moments(values: np.ndarray) -> tuple[float, float, float]:
     if not np.isfinite(scale) or scale == 0.0:
         scale = 1.0
     unit = values / scale
-    skew = float(pd.Series(unit).skew()) if values.size > 2 else 0.0
+    skew = float(pd.Series(unit).skew()) if values.size > 2 else 0.0  # type: ignore[arg-type]  # pandas-stubs: skew() is a Scalar union
     return float(unit.mean() * scale), float(unit.std() * scale), skew if np.isfinite(skew) else 0.0
 
 

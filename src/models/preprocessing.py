@@ -79,7 +79,7 @@ class Preprocessor:
             counts = values.dropna().value_counts()
             categories[col] = sorted(counts.index.tolist())
             # Mode with a deterministic tie-break (alphabetical among the most frequent).
-            top = counts[counts == counts.max()].index if len(counts) else []
+            top: Any = counts[counts == counts.max()].index if len(counts) else []
             modes[col] = min(top) if len(top) else None
         medians, means, stds = {}, {}, {}
         log_columns, indicator_columns = [], []

@@ -17,6 +17,7 @@ supported (user CSVs).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +25,8 @@ from torch import Tensor, nn
 
 class TabTransformer(nn.Module):
     """Binary classifier returning logits of the positive (default) class."""
+
+    category_offsets: Tensor  # a registered buffer (nn.Module.__getattr__ is untyped)
 
     def __init__(
         self,
@@ -42,7 +45,7 @@ class TabTransformer(nn.Module):
     ) -> None:
         super().__init__()
         # JSON-able constructor arguments: the artifact stores them to rebuild the model.
-        self.architecture: dict[str, object] = {
+        self.architecture: dict[str, Any] = {
             "cardinalities": [int(c) for c in cardinalities],
             "n_numerical": int(n_numerical),
             "d_model": int(d_model),

@@ -118,7 +118,7 @@ def deploy(*, model_version: str | None = None, source: str | None = None) -> De
             n_eval_rows=len(frame.labels),
         )
     champion_score = _score(champion, champion_proba, frame.labels, metric)
-    result_args = {
+    result_args: dict[str, Any] = {
         "champion_version": champion.model_version,
         "challenger_score": challenger_score,
         "champion_score": champion_score,
