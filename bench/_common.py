@@ -87,6 +87,14 @@ def write_section(name: str, body: str, path: Path | None = None) -> Path:
     return path
 
 
+def publish(name: str, text: str, path: Path | None = None) -> int:
+    """Print a benchmark's report and write it as section ``name`` of the doc; exit status 0."""
+    print(text)
+    written = write_section(name, text, path)
+    logger.info("wrote section %r of %s", name, written)
+    return 0
+
+
 @contextmanager
 def fresh_database(prefix: str = "bench") -> Iterator[str]:
     """Create an empty, migrated PostgreSQL database; yield its URL; drop it afterwards."""

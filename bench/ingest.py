@@ -34,9 +34,9 @@ from _common import (
     fresh_database,
     machine_line,
     markdown_table,
+    publish,
     setup_logging,
     use_database,
-    write_section,
 )
 
 logger = logging.getLogger("bench.ingest")
@@ -243,10 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append({"rows": rows, "copy": copy_s, "collect": stats})
             path.unlink()
     text = report(results, args.quick, time.perf_counter() - start)
-    print(text)
-    path = write_section("ingest", text, args.output)
-    logger.info("wrote section 'ingest' of %s", path)
-    return 0
+    return publish("ingest", text, args.output)
 
 
 if __name__ == "__main__":

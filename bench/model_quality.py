@@ -51,8 +51,8 @@ from _common import (
     machine_line,
     markdown_table,
     mean_std,
+    publish,
     setup_logging,
-    write_section,
 )
 
 logger = logging.getLogger("bench.model_quality")
@@ -436,12 +436,9 @@ def main(argv: list[str] | None = None) -> int:
             )
     elapsed = time.perf_counter() - start
     text = report(results, args, elapsed)
-    print(text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    path = write_section(args.section, text, args.output)
-    logger.info("wrote section %r of %s", args.section, path)
-    return 0
+    return publish(args.section, text, args.output)
 
 
 if __name__ == "__main__":

@@ -28,14 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    fresh_database,
-    machine_line,
-    markdown_table,
-    setup_logging,
-    use_database,
-    write_section,
-)
+import _common as common
 
 logger = logging.getLogger("bench.pipeline")
 SCRIPT = Path(__file__).resolve()
@@ -237,7 +230,7 @@ def report(
         f"child's `ru_maxrss` (`os.wait4`). Settings: {settings}, TORCH_NUM_THREADS="
         f"{args.torch_threads[0]}. Single run on a 2-core machine shared with other work "
         "(noisy).\n\n"
-        + markdown_table(
+        + common.markdown_table(
             ["stage", "wall (s)", "work (s)", "peak RSS (MiB)", "output"],
             stage_rows,
         )
@@ -249,7 +242,7 @@ def report(
         "and peak RSS are always for all rows; epochs are timed on all rows up to "
         f"{args.epoch_rows:,} and, above that, on that many rows and scaled linearly "
         "(the per-epoch cost is a fixed cost per batch of 256).\n\n"
-        + markdown_table(
+        + common.markdown_table(
             [
                 "rows",
                 "torch threads",
@@ -262,7 +255,7 @@ def report(
             ],
             scale_rows,
         )
-        + f"\n\nMeasured on: {machine_line()}.\n"
+        + f"\n\nMeasured on: {common.machine_line()}.\n"
     )
 
 
@@ -304,22 +297,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        setup_logging("WARNING")
+        common.setup_logging("WARNING")
         if args.child == "scaling":
             result = child_scaling(args.rows, args.torch_threads[0], args.epoch_rows)
         else:
             result = child_stage(args.child, args.run_id, args.source)
         print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
         return 0
-    setup_logging()
+    common.setup_logging()
     env = {**args.env, "TORCH_NUM_THREADS": str(args.torch_threads[0]), "LOG_LEVEL": "WARNING"}
     stages: list[dict[str, Any]] = []
     if not args.skip_stages:
         if args.database_url:
-            use_database(args.database_url)
+            common.use_database(args.database_url)
             stages = run_stages(args.database_url, env, args.source)
         else:
-            with fresh_database("bench_pipeline") as url:
+            with common.fresh_database("bench_pipeline") as url:
                 stages = run_stages(url, env, args.source)
     scaling = []
     for threads, rows in ((t, n) for t in args.torch_threads for n in args.sizes):
@@ -339,10 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("scaling %d rows: %s", rows, r)
         scaling.append(r)
     text = report(stages, scaling, args)
-    print(text)
-    path = write_section("pipeline", text, args.output)
-    logger.info("wrote section 'pipeline' of %s", path)
-    return 0
+    return common.publish("pipeline", text, args.output)
 
 
 if __name__ == "__main__":

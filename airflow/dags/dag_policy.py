@@ -9,10 +9,10 @@ exceptions by dotted path, so parsing imports nothing from ``src``.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule
 
 # Errors that come back unchanged on every try, so a retry only delays the failure (and,
 # for training, repeats hours of work).  Subclasses match too.  Deliberately absent:
@@ -57,3 +57,26 @@ DEFAULT_ARGS: dict[str, Any] = {
     "max_retry_delay": timedelta(minutes=20),
     "retry_policy": NOT_RETRYABLE,
 }
+
+# What every DAG of the product shares: one run at a time, no backfill of past dates.
+COMMON_DAG_ARGS: dict[str, Any] = {
+    "start_date": datetime(2024, 1, 1, tzinfo=UTC),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": DEFAULT_ARGS,
+}
+# The two daily DAGs (collection, validation): a run longer than this is stuck.
+DAILY_DAG_ARGS: dict[str, Any] = COMMON_DAG_ARGS | {
+    "schedule": "@daily",
+    "dagrun_timeout": timedelta(hours=2),
+}
+
+
+def optional_param(kind: str, description: str, **bounds: Any) -> Param:
+    """A trigger-form param that may be left empty (null: the setting's default applies)."""
+    return Param(None, type=["null", kind], description=description, **bounds)
+
+
+def source_param() -> Param:
+    """The model line (source) param every DAG takes; a fresh object per DAG."""
+    return optional_param("string", "data source (default DATA_SOURCE)")

@@ -15,32 +15,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, task
-from dag_policy import DEFAULT_ARGS
+from airflow.sdk import dag, task
+from dag_policy import DAILY_DAG_ARGS, optional_param, source_param
+
+PARAMS = {
+    "source": source_param(),
+    "batch_size": optional_param("integer", "rows per run (default INGEST_BATCH_SIZE)", minimum=1),
+}
 
 
 @dag(
     dag_id="data_collection",
     description="Ingest the next batch into loan_data.raw_data and build processed_data",
-    schedule="@daily",
-    start_date=datetime(2024, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    dagrun_timeout=timedelta(hours=2),
-    params={
-        "source": Param(
-            None, type=["null", "string"], description="data source (default DATA_SOURCE)"
-        ),
-        "batch_size": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            description="rows per run (default INGEST_BATCH_SIZE)",
-        ),
-    },
-    tags=["loan-default", "data"],
-    doc_md=__doc__,
+    params=PARAMS,
+    **DAILY_DAG_ARGS | {"tags": ["loan-default", "data"], "doc_md": __doc__},
 )
 def data_collection() -> None:
     @task(execution_timeout=timedelta(hours=1))

@@ -16,11 +16,11 @@ Param: ``source`` (default: ``DATA_SOURCE``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, task
-from dag_policy import DEFAULT_ARGS
+from airflow.sdk import dag, task
+from dag_policy import COMMON_DAG_ARGS, source_param
 
 STAGE_TIMEOUT = timedelta(hours=3)
 
@@ -29,18 +29,11 @@ STAGE_TIMEOUT = timedelta(hours=3)
     dag_id="model_training",
     description="Pretrain, fine-tune, evaluate and register a model; deploy it if it wins",
     schedule=None,
-    start_date=datetime(2024, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
+    **COMMON_DAG_ARGS,
     # Unscheduled, so active from the start: triggers (CLI, REST, the validation DAG) just run.
     is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
     dagrun_timeout=timedelta(hours=12),
-    params={
-        "source": Param(
-            None, type=["null", "string"], description="data source (default DATA_SOURCE)"
-        ),
-    },
+    params={"source": source_param()},
     tags=["loan-default", "training"],
     doc_md=__doc__,
 )

@@ -16,44 +16,35 @@ retryable on its own.  Params (``--conf`` / trigger form): ``source``, ``f1_thre
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Param, dag, task
-from dag_policy import DEFAULT_ARGS
+from airflow.sdk import dag, task
+from dag_policy import DAILY_DAG_ARGS, optional_param, source_param
+
+PARAMS = {
+    "source": source_param(),
+    "f1_threshold": optional_param(
+        "number",
+        "retrain when the 7-day mean F1 is below this (default F1_SCORE_THRESHOLD)",
+        minimum=0,
+        maximum=1,
+    ),
+    "sample_threshold": optional_param(
+        "integer",
+        "retrain after this many new samples (default RETRAINING_SAMPLE_THRESHOLD)",
+        minimum=1,
+    ),
+}
 
 
 @dag(
     dag_id="model_validation_deployment",
     description="Validate the active model daily and trigger model_training when needed",
-    schedule="@daily",
-    start_date=datetime(2024, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    dagrun_timeout=timedelta(hours=2),
-    params={
-        "source": Param(
-            None, type=["null", "string"], description="data source (default DATA_SOURCE)"
-        ),
-        "f1_threshold": Param(
-            None,
-            type=["null", "number"],
-            minimum=0,
-            maximum=1,
-            description="retrain when the 7-day mean F1 is below this (default F1_SCORE_THRESHOLD)",
-        ),
-        "sample_threshold": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            description="retrain after this many new samples (default RETRAINING_SAMPLE_THRESHOLD)",
-        ),
-    },
-    tags=["loan-default", "validation"],
-    doc_md=__doc__,
+    params=PARAMS,
+    **DAILY_DAG_ARGS | {"tags": ["loan-default", "validation"], "doc_md": __doc__},
 )
 def model_validation_deployment() -> None:
     @task(execution_timeout=timedelta(hours=1))
