@@ -70,32 +70,15 @@ class FeatureSchema:
         )
 
 
-def infer_schema(
-    frame: pd.DataFrame,
-    *,
-    target: str,
-    positive_label: str,
-    id_column: str | None = None,
-    categorical: Sequence[str] | None = None,
-    numerical: Sequence[str] | None = None,
-    exclude: Sequence[str] = (),
-) -> FeatureSchema:
+def infer_schema(frame: pd.DataFrame, **options: Any) -> FeatureSchema:
     """Infer column roles; explicit ``categorical``/``numerical`` lists win over inference.
 
     A column is numerical when most of its non-missing values parse as numbers
     ("1,234" and "12.5%" included), otherwise categorical.  An identifier column
-    becomes the row key.  Columns that make no usable feature are left out: see
-    ``infer_schema_with_exclusions``, which also says why.
+    becomes the row key.  Columns that make no usable feature are left out.  ``options``
+    are those of ``infer_schema_with_exclusions``, which also says why each was left out.
     """
-    return infer_schema_with_exclusions(
-        frame,
-        target=target,
-        positive_label=positive_label,
-        id_column=id_column,
-        categorical=categorical,
-        numerical=numerical,
-        exclude=exclude,
-    )[0]
+    return infer_schema_with_exclusions(frame, **options)[0]
 
 
 def infer_schema_with_exclusions(

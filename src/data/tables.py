@@ -8,7 +8,7 @@ schemas, the engine maps ``loan_data`` to the main database via
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import (
     JSON,
@@ -36,6 +36,12 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 BlobType = LargeBinary().with_variant(BYTEA(), "postgresql")
 # SQLite only auto-increments INTEGER PRIMARY KEY, so BigInteger ids degrade to Integer there.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+# Columns many tables share, declared once (PEP 593: the column travels with the type).
+SourceName = Annotated[str, mapped_column(String(128))]
+RecordedAt = Annotated[
+    dt.datetime, mapped_column(DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP"))
+]
 
 # A model's lifecycle; ck_model_status below is generated from it.  Migration 0001 spells
 # out the same SQL literally (a migration must not change when this tuple does): adding a
@@ -81,9 +87,7 @@ class RawData(Base):
     data_date: Mapped[dt.date] = mapped_column(Date, index=True)
     record: Mapped[dict[str, Any]] = mapped_column(JSONType)
     label: Mapped[str] = mapped_column(String(256))
-    ingested_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP")
-    )
+    ingested_at: Mapped[RecordedAt]
 
 
 class ProcessedData(Base):
@@ -95,13 +99,11 @@ class ProcessedData(Base):
     raw_id: Mapped[int] = mapped_column(
         IdType, ForeignKey(f"{SCHEMA}.raw_data.id", ondelete="CASCADE"), primary_key=True
     )
-    source: Mapped[str] = mapped_column(String(128))
+    source: Mapped[SourceName]
     data_date: Mapped[dt.date] = mapped_column(Date)
     features: Mapped[dict[str, Any]] = mapped_column(JSONType)
     label: Mapped[int] = mapped_column(Integer)
-    processed_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP")
-    )
+    processed_at: Mapped[RecordedAt]
 
 
 class QuarantinedRow(Base):
@@ -114,14 +116,12 @@ class QuarantinedRow(Base):
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    source: Mapped[str] = mapped_column(String(128))
+    source: Mapped[SourceName]
     row_key: Mapped[str] = mapped_column(String(256))
     data_date: Mapped[dt.date] = mapped_column(Date)
     record: Mapped[dict[str, Any]] = mapped_column(JSONType)
     reason: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP")
-    )
+    created_at: Mapped[RecordedAt]
 
 
 class TrainingRun(Base):
@@ -131,7 +131,7 @@ class TrainingRun(Base):
     __table_args__ = {"schema": SCHEMA}
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    source: Mapped[str] = mapped_column(String(128))
+    source: Mapped[SourceName]
     # The last completed stage: prepared|pretrained|finetuned|evaluated|registered.  A failed
     # stage leaves it as it was (the cause goes to ``error``), so a retry resumes there.
     stage: Mapped[str] = mapped_column(String(32))
@@ -175,7 +175,7 @@ class ModelMetadata(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     model_version: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    source: Mapped[str] = mapped_column(String(128))
+    source: Mapped[SourceName]
     model_type: Mapped[str] = mapped_column(String(64), default="tab_transformer")
     training_run_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
     training_config: Mapped[dict[str, Any]] = mapped_column(JSONType)
@@ -230,9 +230,7 @@ class ModelArtifact(Base):
     artifact: Mapped[bytes] = mapped_column(BlobType)
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP")
-    )
+    created_at: Mapped[RecordedAt]
 
     model: Mapped[ModelMetadata] = relationship(back_populates="artifact_record")
 
@@ -249,7 +247,7 @@ class ModelPerformance(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     evaluated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    source: Mapped[str] = mapped_column(String(128))
+    source: Mapped[SourceName]
     n_samples: Mapped[int] = mapped_column(Integer, default=0)
     n_positive: Mapped[int] = mapped_column(Integer, default=0)
     first_raw_id: Mapped[int | None] = mapped_column(IdType, nullable=True)

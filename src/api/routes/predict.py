@@ -9,6 +9,7 @@ rendered here, in the worker thread, as plain JSON; ``response_model`` documents
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -25,7 +26,9 @@ from src.api.inference import (
     score,
     single_record,
 )
+from src.api.model_manager import LoadedModel
 from src.api.schemas import BatchPredictionResponse, ErrorResponse, PredictionResult
+from src.api.state import Services
 
 router = APIRouter(tags=["prediction"], dependencies=[Depends(require_predict_key)])
 
@@ -58,26 +61,41 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+@dataclass(frozen=True)
+class ScoringCall:
+    """What both routes take: the model captured for this request, the raw body, the id."""
+
+    model: LoadedModel
+    services: Services
+    raw: bytes
+    rid: str
+    explain: bool
+
+
+def scoring_call(
+    model: ModelDep, services: ServicesDep, raw: Body, rid: RequestId, explain: Explain = False
+) -> ScoringCall:
+    return ScoringCall(model, services, raw, rid, explain)
+
+
+Call = Annotated[ScoringCall, Depends(scoring_call)]
+
+
 @router.post(
     "/predict",
     response_model=PredictionResult,
     responses=ERRORS,
     openapi_extra=_body_doc("PredictRequest"),
 )
-def predict(
-    model: ModelDep,
-    services: ServicesDep,
-    raw: Body,
-    rid: RequestId,
-    explain: Explain = False,
-) -> JSONResponse:
+def predict(call: Call) -> JSONResponse:
     """Score one application; `prediction` is 1 when `probability` >= the model's threshold."""
     started = time.perf_counter()
-    record = single_record(parse_json(raw), model.predictor.schema)
-    scored = score(model, [record], [rid], explain=explain, started=started)
-    services.log.submit(scored.log_rows)
-    services.metrics.count_predictions([scored.items[0]["prediction"]])
-    return JSONResponse(scored.items[0], headers={"X-Request-ID": rid})
+    model = call.model
+    record = single_record(parse_json(call.raw), model.predictor.schema)
+    scored = score(model, [record], [call.rid], explain=call.explain, started=started)
+    call.services.log.submit(scored.log_rows)
+    call.services.metrics.count_predictions([scored.items[0]["prediction"]])
+    return JSONResponse(scored.items[0], headers={"X-Request-ID": call.rid})
 
 
 @router.post(
@@ -86,31 +104,26 @@ def predict(
     responses=ERRORS,
     openapi_extra=_body_doc("BatchPredictRequest"),
 )
-def predict_batch(
-    model: ModelDep,
-    services: ServicesDep,
-    raw: Body,
-    rid: RequestId,
-    explain: Explain = False,
-) -> JSONResponse:
+def predict_batch(call: Call) -> JSONResponse:
     """Score up to MAX_BATCH_SIZE applications in one forward pass; results keep input order.
 
     Each record is logged under ``<request_id>-<index>``.  An invalid record fails the whole
     batch with 422 naming it (``records[3].numerical_features.int_rate``).
     """
     started = time.perf_counter()
-    payloads = batch_payloads(parse_json(raw), max_size=get_settings().max_batch_size)
+    model, rid = call.model, call.rid
+    payloads = batch_payloads(parse_json(call.raw), max_size=get_settings().max_batch_size)
     records = batch_records(payloads, model.predictor.schema)
     scored = score(
         model,
         records,
         item_request_ids(rid, len(records)),
-        explain=explain,
+        explain=call.explain,
         started=started,
         field_prefix=RECORDS,
     )
-    services.log.submit(scored.log_rows)
-    services.metrics.count_predictions([item["prediction"] for item in scored.items])
+    call.services.log.submit(scored.log_rows)
+    call.services.metrics.count_predictions([item["prediction"] for item in scored.items])
     body = {
         "request_id": rid,
         "model_version": model.version,
