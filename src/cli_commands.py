@@ -8,22 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from config.settings import get_settings
-
-# Pipes and CI logs get a wide console: rich would otherwise squeeze tables to 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 160)
-
-
-def emit_json(data: Any) -> None:
-    """Plain JSON on stdout (rich would wrap long lines and break parsers)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+from src.cli_output import console, emit_json
+from src.cli_registry import REGISTRY_COMMANDS, resolve_line
 
 
 def _init_db(_: argparse.Namespace) -> None:
@@ -93,30 +85,6 @@ def _train(args: argparse.Namespace) -> None:
     console.print(f"registered {result.model_version} as {state}")
 
 
-def _runs(args: argparse.Namespace) -> None:
-    from src.pipeline.training_runs import list_runs
-
-    rows = list_runs(unfinished_only=args.unfinished)
-    if args.json:
-        emit_json([r | {"updated_at": r["updated_at"].isoformat()} for r in rows])
-        return
-    table = Table(title="training runs (newest first)")
-    for key in ("run", "source", "stage", "model", "updated", "error"):
-        table.add_column(key)
-    for r in rows:
-        table.add_row(
-            str(r["id"]),
-            r["source"],
-            r["stage"],
-            r["model_version"] or "-",
-            r["updated_at"].strftime("%Y-%m-%d %H:%M"),
-            (r["error"] or "")[:80],
-        )
-    console.print(table)
-    if any(r["stage"] != "registered" for r in rows):
-        console.print("finish a run with `loan-default train --resume RUN_ID`")
-
-
 def _validate(args: argparse.Namespace) -> None:
     from src.models.metrics import METRIC_NAMES
     from src.pipeline.validation import validate
@@ -135,116 +103,6 @@ def _validate(args: argparse.Namespace) -> None:
         )
     verdict = "RETRAIN" if decision.retrain else "no retraining"
     console.print(f"decision: {verdict} — {decision.reason}", highlight=False)
-
-
-def resolve_line(source: str | None) -> str:
-    from src.pipeline.model_lines import resolve_line as resolve
-
-    return resolve(source)
-
-
-def _deploy(args: argparse.Namespace) -> None:
-    from src.pipeline.deployment import deploy
-
-    result = deploy(model_version=args.model_version, source=args.source)
-    if result.model_version is None:
-        console.print(result.reason, highlight=False)
-        return
-    verdict = "promoted" if result.promoted else "not promoted"
-    if result.reason.startswith("already the champion"):
-        verdict = "unchanged"
-    console.print(f"{result.model_version}: {verdict} — {result.reason}", highlight=False)
-
-
-def _activate(args: argparse.Namespace) -> None:
-    from src.pipeline.deployment import activate
-
-    retired = activate(model_version=args.model_version)
-    console.print(f"{args.model_version} is active" + (f"; retired {retired}" if retired else ""))
-
-
-def _models(args: argparse.Namespace) -> None:
-    from src.data import repository as repo
-    from src.data.database import session_scope
-    from src.models.metrics import METRIC_NAMES
-
-    with session_scope() as session:
-        rows = repo.list_models(session, source=args.source)
-        data = [_model_row(m) for m in rows]
-    if args.json:
-        emit_json(data)
-        return
-    table = Table(title="loan_data.model_metadata — held-out test metrics, default class")
-    # accuracy is left out to keep the table narrow; --json shows every metric.
-    shown = tuple(name for name in METRIC_NAMES if name != "accuracy")
-    for col in ("version", "status", "active", "rows", *shown, "threshold", "created (UTC)"):
-        table.add_column(col, no_wrap=True)
-    for d in data:
-        table.add_row(
-            d["model_version"],
-            d["status"],
-            "*" if d["is_active"] else "",
-            str(d["data_snapshot"].get("row_count", "")),
-            *(f"{d[k]:.3f}" for k in shown),
-            f"{d['threshold']:.3f}",
-            d["created_at"][:16].replace("T", " "),
-        )
-    console.print(table)
-    for d in data:
-        console.print(f"  {d['model_version']}: {d['status_reason'] or ''}", highlight=False)
-
-
-def _export(args: argparse.Namespace) -> None:
-    from src.data import repository as repo
-    from src.data.database import session_scope
-    from src.exceptions import ModelNotFoundError
-    from src.pipeline.serving import predictor_for
-
-    line = None if args.model_version else resolve_line(args.source)
-    with session_scope() as session:
-        model = (
-            repo.get_model(session, version=args.model_version)
-            if args.model_version
-            else repo.get_active_model(session, source=line or "")
-        )
-        if model is None:
-            raise ModelNotFoundError(
-                f"model line {line!r} has no active model; name a version to export"
-            )
-        predictor_for(model)  # never export bytes that fail verification
-        version, artifact, digest = model.model_version, model.artifact, model.artifact_sha256
-    directory = get_settings().model_path
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        from src.exceptions import ConfigurationError
-
-        raise ConfigurationError(
-            f"MODEL_PATH={directory}: expected a directory (or a path where one can be "
-            "created), but it or one of its parents is a file"
-        ) from None
-    path = directory / f"{version}.safetensors"
-    path.write_bytes(artifact)
-    console.print(f"{path}  sha256 {digest}", highlight=False)
-
-
-def _model_row(model: Any) -> dict[str, Any]:
-    from src.models.metrics import METRIC_NAMES
-
-    keys = (
-        "model_version",
-        "status",
-        "is_active",
-        "source",
-        "data_snapshot",
-        *METRIC_NAMES,
-        "threshold",
-        "status_reason",
-        "artifact_sha256",
-    )
-    row = {k: getattr(model, k) for k in keys}
-    row["created_at"] = model.created_at.isoformat()
-    return row
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -300,16 +158,11 @@ def _serve(args: argparse.Namespace) -> None:
     )
 
 
-COMMANDS = {
+COMMANDS = REGISTRY_COMMANDS | {
     "init-db": _init_db,
     "collect": _collect,
     "train": _train,
-    "runs": _runs,
     "validate": _validate,
-    "deploy": _deploy,
-    "export": _export,
-    "activate": _activate,
-    "models": _models,
     "predict": _predict,
     "serve": _serve,
 }
