@@ -10,6 +10,7 @@ fail the same way on every re-run).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def check_column_names(columns: Sequence[object], where: str) -> None:
                 f"column {position} of {where} has a NUL character in its name "
                 f"({name.replace(chr(0), '<NUL>')!r}); remove it from the header"
             )
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted(n for n, count in Counter(names).items() if count > 1)
     if repeated:
         positions = {n: [i for i, m in enumerate(names, start=1) if m == n] for n in repeated}
         raise DataSourceError(

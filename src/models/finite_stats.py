@@ -15,15 +15,15 @@ import pandas as pd
 def finite_moments(values: np.ndarray) -> tuple[float, float, float]:
     """Mean, std and skewness that stay finite for any finite input.
 
-    Computed on the values divided by their largest magnitude (skewness is scale-free):
-    plain sums of values near 1e308, or cubes of values past 1e103, overflow to inf/NaN,
-    which silently disabled the log transform and erased the feature.
+    Computed on the values divided by their largest magnitude (skewness is scale-free), so
+    no intermediate sum or cube can overflow.
     """
     scale = float(np.max(np.abs(values))) if values.size else 0.0
     if not np.isfinite(scale) or scale == 0.0:
         scale = 1.0
     unit = values / scale
-    skew = float(pd.Series(unit).skew()) if values.size > 2 else 0.0  # type: ignore[arg-type]  # pandas-stubs: skew() is a Scalar union
+    # pandas-stubs types skew() as any Scalar; on a float Series it is a float.
+    skew = float(pd.Series(unit).skew()) if values.size > 2 else 0.0  # type: ignore[arg-type]
     return float(unit.mean() * scale), float(unit.std() * scale), skew if np.isfinite(skew) else 0.0
 
 
