@@ -40,6 +40,27 @@ class Settings(BaseSettings):
     promotion_metric: Literal["roc_auc", "f1_score", "pr_auc"] = "roc_auc"
     promotion_min_delta: float = 0.0
 
+    # --- monitoring (drift, outcomes, estimated performance) -------------------
+    # PSI/CSI is measured over the last DRIFT_WINDOW_DAYS of logged predictions (and over the
+    # rows collected since the model's training snapshot); a window with fewer than
+    # DRIFT_MIN_SAMPLES rows is reported, not measured.  A prediction older than
+    # OUTCOME_WINDOW_DAYS has a matured outcome: a missing one is reported, never taken as good.
+    drift_window_days: int = Field(default=7, ge=1)
+    drift_min_samples: int = Field(default=100, ge=1)
+    outcome_window_days: int = Field(default=365, ge=0)
+    # Bands of the credit-risk convention: < investigate stable, > act act (and above the
+    # 99th percentile of PSI under no change, so small samples do not raise alarms).
+    psi_investigate_threshold: float = Field(default=0.1, gt=0.0)
+    psi_act_threshold: float = Field(default=0.25, gt=0.0)
+    # Retrain when at least this many features are in "act".
+    drift_act_features_threshold: int = Field(default=1, ge=1)
+    # Retrain when realised or estimated F1 / ROC-AUC fall more than this fraction below the
+    # model's own held-out test figure.
+    performance_drop_ratio: float = Field(default=0.1, gt=0.0, lt=1.0)
+    # How validation scores become PDs: auto = Platt or isotonic, whichever has the lower
+    # cross-validated log loss on the validation split.
+    calibration_method: Literal["auto", "platt", "isotonic", "none"] = "auto"
+
     # --- model hyperparameters ------------------------------------------------
     # Reference design values, except BATCH_SIZE (32 -> 256: 2.5x faster per epoch on 2 CPU
     # cores, same AUC) and LEARNING_RATE (3e-4 -> 1e-3, scaled with the batch); see README.
@@ -100,6 +121,15 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("DATABASE_URL must not be empty")
         return quote_password(value.strip())
+
+    @model_validator(mode="after")
+    def _ordered_psi_bands(self) -> Settings:
+        if self.psi_investigate_threshold >= self.psi_act_threshold:
+            raise ValueError(
+                f"PSI_INVESTIGATE_THRESHOLD ({self.psi_investigate_threshold}) must be below "
+                f"PSI_ACT_THRESHOLD ({self.psi_act_threshold})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _consistent_model_shape(self) -> Settings:

@@ -77,8 +77,8 @@ def _models(args: argparse.Namespace) -> None:
         emit_json(data)
         return
     table = Table(title="loan_data.model_metadata — held-out test metrics, default class")
-    # accuracy is left out to keep the table narrow; --json shows every metric.
-    shown = tuple(name for name in METRIC_NAMES if name != "accuracy")
+    # A narrow table: accuracy, Brier score and log loss only with --json.
+    shown = tuple(n for n in METRIC_NAMES if n not in ("accuracy", "brier_score", "log_loss"))
     for col in ("version", "status", "active", "rows", *shown, "threshold", "created (UTC)"):
         table.add_column(col, no_wrap=True)
     for d in data:
@@ -87,7 +87,7 @@ def _models(args: argparse.Namespace) -> None:
             d["status"],
             "*" if d["is_active"] else "",
             str(d["data_snapshot"].get("row_count", "")),
-            *(f"{d[k]:.3f}" for k in shown),
+            *("—" if d[k] is None else f"{d[k]:.3f}" for k in shown),
             f"{d['threshold']:.3f}",
             d["created_at"][:16].replace("T", " "),
         )

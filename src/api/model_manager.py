@@ -99,7 +99,8 @@ def _summary(row: ModelMetadata) -> dict[str, Any]:
         "model_version": row.model_version,
         "source": row.source,
         "model_type": row.model_type,
-        "metrics": {k: getattr(row, k) for k in METRIC_NAMES},
+        # Models registered before migration 0003 have no credit metrics (NULL): left out.
+        "metrics": {k: getattr(row, k) for k in METRIC_NAMES if getattr(row, k) is not None},
         "threshold": row.threshold,
         "data_snapshot": row.data_snapshot,
         "created_at": row.created_at,

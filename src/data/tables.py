@@ -11,8 +11,6 @@ import datetime as dt
 from typing import Annotated, Any
 
 from sqlalchemy import (
-    JSON,
-    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -21,27 +19,23 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import BYTEA, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-SCHEMA = "loan_data"
-
-JSONType = JSON().with_variant(JSONB(), "postgresql")
-BlobType = LargeBinary().with_variant(BYTEA(), "postgresql")
-# SQLite only auto-increments INTEGER PRIMARY KEY, so BigInteger ids degrade to Integer there.
-IdType = BigInteger().with_variant(Integer(), "sqlite")
-
-# Columns many tables share, declared once (PEP 593: the column travels with the type).
-SourceName = Annotated[str, mapped_column(String(128))]
-RecordedAt = Annotated[
-    dt.datetime, mapped_column(DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP"))
-]
+from src.data.table_base import (
+    SCHEMA,
+    Base,
+    BlobType,
+    IdType,
+    JSONType,
+    RecordedAt,
+    SourceName,
+    utcnow,
+)
 
 # A model's lifecycle; ck_model_status below is generated from it.  Migration 0001 spells
 # out the same SQL literally (a migration must not change when this tuple does): adding a
@@ -49,13 +43,9 @@ RecordedAt = Annotated[
 MODEL_STATUSES = ("candidate", "active", "retired", "rejected")
 MODEL_STATUS_CHECK = "status IN ({})".format(", ".join(f"'{s}'" for s in MODEL_STATUSES))
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSONType}
+# Credit and calibration metrics added by migration 0003 (src.models.metrics.METRIC_NAMES):
+# NULL for models registered before it, always set for newer ones.
+CreditMetric = Annotated[float | None, mapped_column(Float, nullable=True)]
 
 
 class DataSource(Base):
@@ -187,6 +177,11 @@ class ModelMetadata(Base):
     recall: Mapped[float] = mapped_column(Float)
     roc_auc: Mapped[float] = mapped_column(Float)
     pr_auc: Mapped[float] = mapped_column(Float)
+    ks: Mapped[CreditMetric]
+    gini: Mapped[CreditMetric]
+    brier_score: Mapped[CreditMetric]
+    log_loss: Mapped[CreditMetric]
+    ece: Mapped[CreditMetric]
     threshold: Mapped[float] = mapped_column(Float)
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     artifact_size: Mapped[int] = mapped_column(Integer)
@@ -236,7 +231,14 @@ class ModelArtifact(Base):
 
 
 class ModelPerformance(Base):
-    """One validation of a model on newly labelled rows, with the retraining decision."""
+    """One measurement of a model on one population, with the retraining decision.
+
+    ``population`` is ``collected`` (newly labelled rows collected after the model's training
+    snapshot: the reference design's validation) or ``live`` (logged predictions of a window,
+    joined to ``outcomes`` by ``application_id``).  ``estimated`` rows hold CBPE estimates
+    from calibrated probabilities for predictions whose outcomes have not matured; the
+    realised row of the same window carries the gap to the estimate in ``details``.
+    """
 
     __tablename__ = "model_performance"
     __table_args__ = (
@@ -258,10 +260,26 @@ class ModelPerformance(Base):
     recall: Mapped[float | None] = mapped_column(Float, nullable=True)
     roc_auc: Mapped[float | None] = mapped_column(Float, nullable=True)
     pr_auc: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ks: Mapped[CreditMetric]
+    gini: Mapped[CreditMetric]
+    brier_score: Mapped[CreditMetric]
+    log_loss: Mapped[CreditMetric]
+    ece: Mapped[CreditMetric]
     mean_f1_window: Mapped[float | None] = mapped_column(Float, nullable=True)
     new_samples: Mapped[int] = mapped_column(Integer, default=0)
     retrain: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str] = mapped_column(Text, default="")
+    population: Mapped[str] = mapped_column(
+        String(16), default="collected", server_default=text("'collected'")
+    )
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    window_start: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    window_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    f1_se: Mapped[CreditMetric]  # bootstrap standard error of the realised F1
+    missing_outcomes: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    monitoring_run: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    # The decision's rules (value, threshold, fired), CBPE-vs-realised gaps, notes.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
 
 class Prediction(Base):
@@ -281,6 +299,8 @@ class Prediction(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     prediction_id: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str] = mapped_column(String(64), index=True)
+    # The lender's id of the application (optional): what ``outcomes`` joins on.
+    application_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     model_version: Mapped[str] = mapped_column(String(64), index=True)
     features: Mapped[dict[str, Any]] = mapped_column(JSONType)
     probability: Mapped[float] = mapped_column(Float)
@@ -303,3 +323,35 @@ class ModelEvent(Base):
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     success: Mapped[bool] = mapped_column(Boolean, default=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+# The monitoring models register on the same Base: importing this module gives the whole schema.
+from src.data.monitoring_tables import (  # noqa: E402
+    DRIFT_STATUSES,
+    DriftMetric,
+    ModelProfile,
+    Outcome,
+    OutcomeQuarantine,
+)
+
+__all__ = [
+    "DRIFT_STATUSES",
+    "MODEL_STATUSES",
+    "SCHEMA",
+    "Base",
+    "DataSource",
+    "DriftMetric",
+    "ModelArtifact",
+    "ModelEvent",
+    "ModelMetadata",
+    "ModelPerformance",
+    "ModelProfile",
+    "Outcome",
+    "OutcomeQuarantine",
+    "Prediction",
+    "ProcessedData",
+    "QuarantinedRow",
+    "RawData",
+    "TrainingRun",
+    "utcnow",
+]

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
-from src.models.metrics import METRIC_NAMES, best_f1_threshold, classification_metrics
+from src.models.metrics import (
+    METRIC_NAMES,
+    best_f1_threshold,
+    classification_metrics,
+    expected_calibration_error,
+)
 
 
 def test_hand_computed_example() -> None:
@@ -14,6 +19,7 @@ def test_hand_computed_example() -> None:
     p = np.array([0.9, 0.8, 0.6, 0.3, 0.2, 0.1])
     m = classification_metrics(y, p, threshold=0.5)
     expected_keys = {"f1_score", "accuracy", "precision", "recall", "roc_auc", "pr_auc"}
+    expected_keys |= {"ks", "gini", "brier_score", "log_loss", "ece"}
     assert set(m) == set(METRIC_NAMES) == expected_keys
     # Predicted positive: rows 0, 1, 2 -> TP = 2 (rows 0, 2), FP = 1 (row 1), FN = 1 (row 5).
     assert m["precision"] == pytest.approx(2 / 3)
@@ -24,6 +30,23 @@ def test_hand_computed_example() -> None:
     assert m["roc_auc"] == pytest.approx(5 / 9)
     # AP = sum over positives of precision at their rank / 3: (1/1 + 2/3 + 3/6) / 3.
     assert m["pr_auc"] == pytest.approx((1 + 2 / 3 + 0.5) / 3)
+    assert m["gini"] == pytest.approx(2 * 5 / 9 - 1)
+    # KS = max(TPR - FPR): at t=0.6, TPR = 2/3, FPR = 1/3 -> 1/3 (t=0.9: 1/3 - 0 = 1/3 too).
+    assert m["ks"] == pytest.approx(1 / 3)
+    squares = [(0.9 - 1) ** 2, 0.8**2, (0.6 - 1) ** 2, 0.3**2, 0.2**2, (0.1 - 1) ** 2]
+    assert m["brier_score"] == pytest.approx(sum(squares) / 6)
+    losses = [-math.log(v) for v in (0.9, 0.2, 0.6, 0.7, 0.8, 0.1)]
+    assert m["log_loss"] == pytest.approx(sum(losses) / 6)
+    # Six rows -> six bins of one row each: ECE = mean |p - y|.
+    assert m["ece"] == pytest.approx(sum(abs(a - b) for a, b in zip(p, y, strict=True)) / 6)
+
+
+def test_ece_of_perfectly_calibrated_bins_is_zero_and_of_a_shift_is_the_shift() -> None:
+    # 10 bins of 100 rows; in bin k every p is k/10 + 0.05 and exactly that share defaults.
+    p = np.repeat(np.arange(10) / 10 + 0.05, 100)
+    y = np.concatenate([(np.arange(100) < round(100 * q)).astype(int) for q in p[::100]])
+    assert expected_calibration_error(y, p) == pytest.approx(0.0, abs=1e-12)
+    assert expected_calibration_error(y, np.clip(p + 0.03, 0, 1)) == pytest.approx(0.03)
 
 
 def test_matches_sklearn_on_random_data() -> None:
@@ -48,6 +71,7 @@ def test_threshold_is_inclusive_and_positive_class_is_one() -> None:
 def test_single_class_gives_nan_ranking_metrics() -> None:
     m = classification_metrics(np.zeros(4), np.array([0.1, 0.2, 0.7, 0.9]), threshold=0.5)
     assert math.isnan(m["roc_auc"]) and math.isnan(m["pr_auc"])
+    assert math.isnan(m["ks"]) and math.isnan(m["gini"])
     assert m["accuracy"] == 0.5
 
 
