@@ -1,17 +1,24 @@
-"""Daily validation of the active model; triggers ``model_training`` when retraining is due.
+"""Daily monitoring and validation of the active model; triggers ``model_training`` when due.
 
-validate -> check_retrain -> trigger_model_training | skip_retraining
+monitor -> validate -> check_retrain -> trigger_model_training | skip_retraining
 
-``validate`` scores the active model on the newly labelled rows and writes a
-``loan_data.model_performance`` row with the decision.  Retraining is due when the 7-day
-mean F1 is below ``F1_SCORE_THRESHOLD`` (0.8), when at least ``RETRAINING_SAMPLE_THRESHOLD``
-new samples arrived, or when no model is active (a cooldown after a rejected challenger
-suppresses immediate re-retraining).  The triggered ``model_training`` run ends with the
-champion/challenger gate, so a new model is deployed only if it is better.
+``monitor`` measures the active model (``src.pipeline.monitoring``): PSI of the score and of
+every feature on the last days' logged predictions and on newly collected rows
+(``loan_data.drift_metrics``), the CBPE-estimated performance of predictions still waiting
+for their outcome, and the realised performance of matured predictions joined to
+``loan_data.outcomes``.  It hands on only its run id.
+
+``validate`` scores the active model on the newly labelled rows (the reference design's
+``loan_data.model_performance`` row) and evaluates every retraining rule with its value and
+threshold: the 7-day mean F1 below ``F1_SCORE_THRESHOLD``, a relative drop of F1 / ROC-AUC,
+the score PSI in "act", features in "act", ``RETRAINING_SAMPLE_THRESHOLD`` new samples, no
+active model.  The rules are stored with the decision, so it can be replayed; a cooldown
+after a rejected challenger suppresses immediate re-retraining.  The triggered
+``model_training`` run ends with the champion/challenger gate.
 
 The trigger does not wait for the training run: the retrain is its own DAG run, visible and
-retryable on its own.  Params (``--conf`` / trigger form): ``source``, ``f1_threshold``,
-``sample_threshold`` (defaults from the settings).
+retryable on its own.  Every threshold is a param (``--conf`` / trigger form); empty means
+the setting's default.
 """
 
 from __future__ import annotations
@@ -24,20 +31,60 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import dag, task
 from dag_policy import DAILY_DAG_ARGS, optional_param, source_param
 
-PARAMS = {
-    "source": source_param(),
-    "f1_threshold": optional_param(
+# Param name -> (JSON type, description, bounds); each overrides the setting of that name.
+THRESHOLDS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "f1_threshold": (
         "number",
-        "retrain when the 7-day mean F1 is below this (default F1_SCORE_THRESHOLD)",
-        minimum=0,
-        maximum=1,
+        "retrain when the 7-day mean F1 is below this (F1_SCORE_THRESHOLD)",
+        {"minimum": 0, "maximum": 1},
     ),
-    "sample_threshold": optional_param(
+    "sample_threshold": (
         "integer",
-        "retrain after this many new samples (default RETRAINING_SAMPLE_THRESHOLD)",
-        minimum=1,
+        "retrain after this many new samples (RETRAINING_SAMPLE_THRESHOLD)",
+        {"minimum": 1},
+    ),
+    "performance_drop_ratio": (
+        "number",
+        "retrain when F1 / ROC-AUC fall this fraction below test (PERFORMANCE_DROP_RATIO)",
+        {"exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    ),
+    "psi_investigate_threshold": (
+        "number",
+        "PSI above this is 'investigate' (PSI_INVESTIGATE_THRESHOLD)",
+        {"exclusiveMinimum": 0},
+    ),
+    "psi_act_threshold": (
+        "number",
+        "PSI above this is 'act' (PSI_ACT_THRESHOLD)",
+        {"exclusiveMinimum": 0},
+    ),
+    "drift_act_features_threshold": (
+        "integer",
+        "retrain when at least this many features are in 'act' (DRIFT_ACT_FEATURES_THRESHOLD)",
+        {"minimum": 1},
     ),
 }
+WINDOWS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "drift_window_days": (
+        "integer",
+        "days of logged predictions measured (DRIFT_WINDOW_DAYS)",
+        {"minimum": 1},
+    ),
+    "outcome_window_days": (
+        "integer",
+        "days after which an outcome has matured (OUTCOME_WINDOW_DAYS)",
+        {"minimum": 0},
+    ),
+}
+PARAMS = {"source": source_param()} | {
+    name: optional_param(kind, text, **bounds)
+    for name, (kind, text, bounds) in (THRESHOLDS | WINDOWS).items()
+}
+
+
+def _given(params: dict[str, Any] | None, names: dict[str, Any]) -> dict[str, Any]:
+    """The params of ``names`` that were set (None: the setting applies)."""
+    return {k: v for k, v in (params or {}).items() if k in names and v is not None}
 
 
 @dag(
@@ -48,17 +95,24 @@ PARAMS = {
 )
 def model_validation_deployment() -> None:
     @task(execution_timeout=timedelta(hours=1))
-    def validate(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Score the active model, record model_performance and decide on retraining."""
+    def monitor(params: dict[str, Any] | None = None) -> str:
+        """Measure drift and live performance of the active model; returns the run id."""
+        from src.pipeline.monitoring import monitor as monitor_model
+
+        params = params or {}
+        result = monitor_model(source=params.get("source") or None, **_given(params, WINDOWS))
+        return result.monitoring_run
+
+    @task(execution_timeout=timedelta(hours=1))
+    def validate(monitoring_run: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Score the active model on new rows, evaluate every rule, record the decision."""
         from src.pipeline.validation import validate as validate_model
 
         params = params or {}
-        f1_threshold = params.get("f1_threshold")
-        sample_threshold = params.get("sample_threshold")
         decision = validate_model(
             source=params.get("source") or None,
-            f1_threshold=None if f1_threshold is None else float(f1_threshold),
-            sample_threshold=None if sample_threshold is None else int(sample_threshold),
+            monitoring_run=monitoring_run,
+            **_given(params, THRESHOLDS),
         )
         return decision.as_dict()
 
@@ -83,7 +137,7 @@ def model_validation_deployment() -> None:
     )
     skip = EmptyOperator(task_id="skip_retraining")
 
-    check_retrain(validate()) >> [trigger, skip]
+    check_retrain(validate(monitor())) >> [trigger, skip]
 
 
 model_validation_deployment()

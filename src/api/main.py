@@ -25,9 +25,10 @@ from src.api.middleware import (
     RequestMetricsMiddleware,
 )
 from src.api.model_manager import ModelManager
+from src.api.monitoring_gauges import MonitoringGauges
 from src.api.openapi import install_openapi
 from src.api.prediction_log import PredictionLogWriter
-from src.api.routes import admin, ops, predict
+from src.api.routes import admin, monitoring, ops, predict
 from src.api.state import Services, read_fallback_example
 from src.data.database import get_engine, redact_url
 from src.utils.logging import configure_logging
@@ -54,6 +55,11 @@ def build_services() -> Services:
     metrics.watch_log(log.stats)
     models = ModelManager(
         engine=_engine, poll_seconds=settings.model_poll_interval_seconds, metrics=metrics
+    )
+    metrics.registry.register(
+        MonitoringGauges(
+            engine=_engine, version=lambda: models.current.version if models.current else None
+        )
     )
     return Services(
         metrics=metrics, models=models, log=log, fallback_example=read_fallback_example()
@@ -112,7 +118,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     )
     app.add_middleware(RequestMetricsMiddleware, metrics=services.metrics)
     register_exception_handlers(app)
-    for router in (predict.router, ops.router, admin.router):
+    for router in (predict.router, ops.router, monitoring.router, admin.router):
         app.include_router(router)
     install_openapi(app, services)
     return app

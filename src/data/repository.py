@@ -8,7 +8,6 @@ the source a model was trained on, like an MLflow registered model with its ``@c
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -282,15 +281,6 @@ def add_performance(session: Session, **values: Any) -> ModelPerformance:
     session.add(row)
     session.flush()
     return row
-
-
-def window_f1_scores(session: Session, *, model_version: str, since: dt.datetime) -> list[float]:
-    stmt = select(ModelPerformance.f1_score).where(
-        ModelPerformance.model_version == model_version,
-        ModelPerformance.evaluated_at >= since,
-        ModelPerformance.f1_score.is_not(None),
-    )
-    return [float(v) for v in session.scalars(stmt).all() if v is not None]
 
 
 def list_events(session: Session, *, limit: int = 100) -> Sequence[ModelEvent]:

@@ -1,31 +1,47 @@
-"""Daily validation: score the active model on newly labelled rows and decide on retraining.
+"""Daily validation: measure the active model, evaluate every retraining rule, decide.
 
-Retrain when (a) the mean positive-class F1 over the last ``F1_WINDOW_DAYS`` is
-below ``F1_SCORE_THRESHOLD``, (b) at least ``RETRAINING_SAMPLE_THRESHOLD``
-labelled rows arrived that no model has been trained on, or (c) no model is
-active.  A challenger rejected within ``RETRAIN_COOLDOWN_HOURS`` suppresses
-(a) and (b), so an unreachable threshold cannot make the system retrain in a loop.
+The reference design's rule (7-day mean F1 below ``F1_SCORE_THRESHOLD``) and its sample
+count are kept, beside the monitoring rules of ``src.pipeline.retraining_rules`` (relative
+performance drop, score PSI, features in "act").  Every rule is stored with its value and
+threshold in ``model_performance.details`` so the decision can be replayed.  A challenger
+rejected within ``RETRAIN_COOLDOWN_HOURS`` suppresses every rule but "no active model", so an
+unreachable threshold cannot make the system retrain in a loop.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.settings import get_settings
+from src.data import monitoring_repository as mon
 from src.data import repository as repo
 from src.data.database import session_scope
 from src.data.frames import load_frame
-from src.data.tables import utcnow
+from src.data.tables import DriftMetric, ModelMetadata, ModelPerformance, utcnow
+from src.models.drift import drift_status
 from src.models.metrics import classification_metrics
 from src.pipeline.model_lines import resolve_line
+from src.pipeline.monitoring import monitor
+from src.pipeline.retraining_rules import (
+    Evidence,
+    Observed,
+    RetrainingPolicy,
+    ScoreDrift,
+    evaluate_rules,
+    summarise,
+)
 from src.pipeline.serving import predictor_for
 
 logger = logging.getLogger(__name__)
+
+SCORE = "__score__"
 
 
 @dataclass(frozen=True)
@@ -38,111 +54,180 @@ class ValidationDecision:
     new_samples: int
     mean_f1: float | None
     metrics: dict[str, float] | None
+    monitoring_run: str | None = None
+    rules: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"rules": list(self.rules)}
 
 
 def validate(
     *,
     source: str | None = None,
-    f1_threshold: float | None = None,
-    sample_threshold: int | None = None,
+    monitoring_run: str | None = None,
+    **thresholds: Any,
 ) -> ValidationDecision:
-    """Write one ``model_performance`` row and return the retraining decision with its reason."""
+    """Write the ``collected`` performance row with the decision, and return the decision.
+
+    ``monitoring_run`` names the run of ``src.pipeline.monitoring.monitor`` whose drift and
+    live performance the decision uses (the DAG's monitoring task); without it, monitoring
+    runs first.  ``thresholds`` override the settings per call (``f1_threshold``,
+    ``sample_threshold``, ``performance_drop_ratio``, ``psi_act_threshold`` ... see
+    ``RetrainingPolicy``).
+    """
     settings = get_settings()
-    f1_threshold = settings.f1_score_threshold if f1_threshold is None else f1_threshold
-    sample_threshold = (
-        settings.retraining_sample_threshold if sample_threshold is None else sample_threshold
-    )
+    policy = RetrainingPolicy.from_settings(settings, **thresholds)
     source = resolve_line(source)
+    if monitoring_run is None:
+        monitoring_run = monitor(source=source).monitoring_run
     with session_scope() as session:
         active = repo.get_active_model(session, source=source)
-        metrics: dict[str, float] | None = None
-        n_samples = n_positive = 0
-        first_id = last_id = None
+        performance, metrics = _evaluate_collected(session, active=active, source=source)
+        performance.monitoring_run = monitoring_run
+        mean_f1 = None
         if active is not None:
-            since_id = int(active.data_snapshot["max_raw_id"])
-            fresh = load_frame(source=source, min_raw_id_exclusive=since_id)
-            n_samples, n_positive = len(fresh.labels), int(fresh.labels.sum())
-            if n_samples:
-                proba = predictor_for(active).predict_proba(fresh.features)
-                metrics = classification_metrics(fresh.labels, proba, threshold=active.threshold)
-                first_id, last_id = int(fresh.raw_ids.min()), int(fresh.raw_ids.max())
-        trained_up_to = repo.max_trained_raw_id(session, source=source)
-        new_samples = repo.count_processed_after(session, source=source, raw_id=trained_up_to)
-        performance = repo.add_performance(
-            session,
-            model_version=active.model_version if active else None,
-            source=source,
-            n_samples=n_samples,
-            n_positive=n_positive,
-            first_raw_id=first_id,
-            last_raw_id=last_id,
-            new_samples=new_samples,
-            **(metrics or {}),
-        )
-        window_scores: list[float] = []
-        if active is not None:
-            since = utcnow() - dt.timedelta(days=settings.f1_window_days)
-            window_scores = repo.window_f1_scores(
+            since = utcnow() - dt.timedelta(days=policy.f1_window_days)
+            scores = mon.realised_f1_scores(
                 session, model_version=active.model_version, since=since
             )
-        mean_f1 = sum(window_scores) / len(window_scores) if window_scores else None
-        retrain, reason = _decide(
-            has_active=active is not None,
+            mean_f1 = sum(scores) / len(scores) if scores else None
+        evidence = _evidence(
+            session,
+            active=active,
+            run=monitoring_run,
+            policy=policy,
+            collected=performance,
             mean_f1=mean_f1,
-            f1_threshold=f1_threshold,
-            window_days=settings.f1_window_days,
-            new_samples=new_samples,
-            sample_threshold=sample_threshold,
         )
+        rules = evaluate_rules(evidence, policy)
+        retrain, reason = summarise(rules)
         if retrain and active is not None:
-            cooldown = _cooldown_reason(
-                session, source=source, hours=settings.retrain_cooldown_hours
-            )
+            cooldown = _cooldown_reason(session, source=source, hours=policy.cooldown_hours)
             if cooldown:
-                retrain, reason = False, f"{reason}, but {cooldown}"
+                retrain, reason = False, f"{reason}; but {cooldown}"
+        rule_rows = tuple(r.as_dict() for r in rules)
         performance.mean_f1_window, performance.retrain, performance.reason = (
             mean_f1,
             retrain,
             reason,
         )
+        performance.details = {"rules": list(rule_rows), "policy": dataclasses.asdict(policy)}
         decision = ValidationDecision(
             retrain=retrain,
             reason=reason,
             model_version=active.model_version if active else None,
             performance_id=performance.id,
-            n_samples=n_samples,
-            new_samples=new_samples,
+            n_samples=performance.n_samples,
+            new_samples=performance.new_samples,
             mean_f1=mean_f1,
             metrics=metrics,
+            monitoring_run=monitoring_run,
+            rules=rule_rows,
         )
     logger.info("validation: %s (retrain=%s)", reason, retrain)
     return decision
 
 
-def _decide(
-    *,
-    has_active: bool,
-    mean_f1: float | None,
-    f1_threshold: float,
-    window_days: int,
-    new_samples: int,
-    sample_threshold: int,
-) -> tuple[bool, str]:
-    """The pure retraining rule; F1 is the positive (default) class's F1."""
-    if not has_active:
-        return True, "no active model"
-    if mean_f1 is not None and mean_f1 < f1_threshold:
-        return True, f"{window_days}-day mean F1 (default class) {mean_f1:.3f} < {f1_threshold:.3f}"
-    if new_samples >= sample_threshold:
-        return True, f"{new_samples} new labelled rows >= {sample_threshold}"
-    f1_text = "no labelled rows yet" if mean_f1 is None else f"{mean_f1:.3f} >= {f1_threshold:.3f}"
-    return False, (
-        f"{window_days}-day mean F1 (default class): {f1_text}; "
-        f"{new_samples} new labelled rows < {sample_threshold}"
+def _evaluate_collected(
+    session: Session, *, active: ModelMetadata | None, source: str
+) -> tuple[ModelPerformance, dict[str, float] | None]:
+    """The reference design's validation: the active model on rows collected since training."""
+    metrics: dict[str, float] | None = None
+    n_samples = n_positive = 0
+    first_id = last_id = None
+    if active is not None:
+        since_id = int(active.data_snapshot["max_raw_id"])
+        fresh = load_frame(source=source, min_raw_id_exclusive=since_id)
+        n_samples, n_positive = len(fresh.labels), int(fresh.labels.sum())
+        if n_samples:
+            proba = predictor_for(active).predict_proba(fresh.features)
+            metrics = classification_metrics(fresh.labels, proba, threshold=active.threshold)
+            first_id, last_id = int(fresh.raw_ids.min()), int(fresh.raw_ids.max())
+    trained_up_to = repo.max_trained_raw_id(session, source=source)
+    new_samples = repo.count_processed_after(session, source=source, raw_id=trained_up_to)
+    row = repo.add_performance(
+        session,
+        model_version=active.model_version if active else None,
+        source=source,
+        population="collected",
+        n_samples=n_samples,
+        n_positive=n_positive,
+        first_raw_id=first_id,
+        last_raw_id=last_id,
+        new_samples=new_samples,
+        **(metrics or {}),
     )
+    return row, metrics
+
+
+def _evidence(
+    session: Session,
+    *,
+    active: ModelMetadata | None,
+    run: str,
+    policy: RetrainingPolicy,
+    collected: ModelPerformance,
+    mean_f1: float | None,
+) -> Evidence:
+    """What the rules look at: this run's performance rows and drift, re-banded by ``policy``."""
+    if active is None:
+        return Evidence(has_active=False, new_samples=collected.new_samples)
+    live = session.scalars(
+        select(ModelPerformance).where(
+            ModelPerformance.monitoring_run == run, ModelPerformance.population == "live"
+        )
+    ).all()
+    observed = [
+        Observed(row.population, row.estimated, row.n_samples, _metrics_of(row))
+        for row in (collected, *live)
+        if row.n_samples >= policy.min_samples
+    ]
+    drift_rows = session.scalars(
+        select(DriftMetric).where(
+            DriftMetric.monitoring_run == run, DriftMetric.model_version == active.model_version
+        )
+    ).all()
+    score_drift, features_in_act = [], {}
+    for population in sorted({row.population for row in drift_rows}):
+        rows = [row for row in drift_rows if row.population == population]
+        features_in_act[population] = [
+            row.feature for row in rows if row.feature != SCORE and _status(row, policy) == "act"
+        ]
+        for row in rows:
+            if row.feature == SCORE:
+                score_drift.append(
+                    ScoreDrift(
+                        population,
+                        row.psi,
+                        row.psi_null_p99,
+                        _status(row, policy),
+                        policy.psi_act_threshold,
+                    )
+                )
+    test_metrics = {k: getattr(active, k) for k in ("f1_score", "roc_auc")}
+    return Evidence(
+        has_active=True,
+        mean_f1=mean_f1,
+        new_samples=collected.new_samples,
+        test_metrics={k: float(v) for k, v in test_metrics.items() if v is not None},
+        observed=observed,
+        score_drift=score_drift,
+        features_in_act=features_in_act,
+    )
+
+
+def _status(row: DriftMetric, policy: RetrainingPolicy) -> str:
+    return drift_status(
+        row.psi,
+        row.psi_null_p99,
+        investigate=policy.psi_investigate_threshold,
+        act=policy.psi_act_threshold,
+    )
+
+
+def _metrics_of(row: ModelPerformance) -> dict[str, float]:
+    values = {k: getattr(row, k) for k in ("f1_score", "roc_auc")}
+    return {k: float(v) for k, v in values.items() if v is not None}
 
 
 def _cooldown_reason(session: Session, *, source: str, hours: float) -> str | None:

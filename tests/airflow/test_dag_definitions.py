@@ -27,6 +27,7 @@ EXPECTED_GRAPHS = {
         "deploy": [],
     },
     "model_validation_deployment": {
+        "monitor": ["validate"],
         "validate": ["check_retrain"],
         "check_retrain": ["skip_retraining", "trigger_model_training"],
         "trigger_model_training": [],
@@ -74,7 +75,13 @@ def test_schedules_and_run_limits(parsed: dict[str, Any]) -> None:
     assert dags["data_collection"]["params"] == ["batch_size", "source"]
     assert dags["model_training"]["params"] == ["source"]
     assert dags["model_validation_deployment"]["params"] == [
+        "drift_act_features_threshold",
+        "drift_window_days",
         "f1_threshold",
+        "outcome_window_days",
+        "performance_drop_ratio",
+        "psi_act_threshold",
+        "psi_investigate_threshold",
         "sample_threshold",
         "source",
     ]
@@ -90,6 +97,7 @@ def test_retry_settings(parsed: dict[str, Any]) -> None:
     assert collect["retries"] >= 1 and collect["retry_exponential_backoff"] == 2.0
     validation = parsed["dags"]["model_validation_deployment"]["tasks"]
     assert validation["validate"]["has_retry_policy"]  # logic errors fail at once
+    assert validation["monitor"]["has_retry_policy"]
     assert validation["check_retrain"]["retries"] == 0
     assert validation["check_retrain"]["operator"] == "_BranchPythonDecoratedOperator"
     trigger = validation["trigger_model_training"]

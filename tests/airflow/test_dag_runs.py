@@ -105,6 +105,7 @@ def test_training_registers_a_model_and_validation_branches(
     )
     assert retrain["state"] == "success", retrain
     assert retrain["task_states"] == {
+        "monitor": "success",
         "validate": "success",
         "check_retrain": "success",
         "trigger_model_training": "success",
@@ -113,6 +114,9 @@ def test_training_registers_a_model_and_validation_branches(
     decision = retrain["xcom"]["validate"]
     assert decision["retrain"] is True and decision["model_version"] == version
     assert decision["n_samples"] > 0 and "F1" in decision["reason"]
+    fired = {rule["name"] for rule in decision["rules"] if rule["fired"]}
+    assert "f1_below_threshold" in fired, decision["rules"]
+    assert retrain["xcom"]["monitor"] == decision["monitoring_run"]
     # The trigger queued a model_training run (dag.test does not run it) with our conf.
     [triggered] = retrain["triggered_runs"]
     assert triggered["dag_id"] == "model_training"
@@ -128,10 +132,14 @@ def test_training_registers_a_model_and_validation_branches(
         "--logical-date",
         DAY_1,
         "--conf",
-        json.dumps({"f1_threshold": 0.0, "sample_threshold": 1_000_000}),
+        # Every rule out of reach (the relative drop too: a quick model's F1 is noisy).
+        json.dumps(
+            {"f1_threshold": 0.0, "sample_threshold": 1_000_000, "performance_drop_ratio": 0.99}
+        ),
     )
     assert keep["state"] == "success", keep
     assert keep["task_states"] == {
+        "monitor": "success",
         "validate": "success",
         "check_retrain": "success",
         "trigger_model_training": "skipped",

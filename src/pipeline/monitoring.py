@@ -1,0 +1,212 @@
+"""Post-deployment monitoring of a line's active model: drift, realised and estimated performance.
+
+One call measures, for a monitoring run (a uuid shared by every row it writes):
+
+* drift of the score and of every feature (``drift_metrics``), on the live predictions of the
+  last ``DRIFT_WINDOW_DAYS`` and on the rows collected since the model's training snapshot;
+* the **estimated** performance (CBPE, from the calibrated probabilities) of the recent
+  predictions that have no outcome yet;
+* the **realised** performance of the matured cohort: predictions made in the
+  ``DRIFT_WINDOW_DAYS`` before ``now - OUTCOME_WINDOW_DAYS``, joined to ``outcomes`` by
+  ``application_id``.  Its missing outcomes are counted and reported, never taken as "good",
+  and the CBPE estimate on the very same rows is stored beside it: the gap between the two
+  is the one signal of concept drift.
+
+``src.pipeline.validation`` then turns the run's rows into the retraining decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from config.settings import get_settings
+from src.data import monitoring_repository as mon
+from src.data import repository as repo
+from src.data.database import session_scope
+from src.data.tables import ModelMetadata, utcnow
+from src.models.cbpe import bootstrap_f1_se, estimate_metrics
+from src.models.metrics import classification_metrics
+from src.pipeline.drift import DriftReport, ensure_profile, measure_drift
+from src.pipeline.model_lines import resolve_line
+
+logger = logging.getLogger(__name__)
+
+POPULATIONS = ("live", "collected")
+
+
+@dataclass(frozen=True)
+class PerformanceSummary:
+    """One ``model_performance`` row this run wrote for the live population."""
+
+    performance_id: int
+    estimated: bool
+    window_start: dt.datetime
+    window_end: dt.datetime
+    n: int
+    metrics: dict[str, float]
+    f1_se: float | None = None
+    missing_outcomes: int = 0
+    gap: dict[str, float] = field(default_factory=dict)  # realised - estimated, same rows
+
+
+@dataclass(frozen=True)
+class MonitoringResult:
+    monitoring_run: str
+    source: str
+    model_version: str | None
+    computed_at: dt.datetime
+    drift: list[DriftReport] = field(default_factory=list)
+    performance: list[PerformanceSummary] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def monitor(
+    *,
+    source: str | None = None,
+    now: dt.datetime | None = None,
+    drift_window_days: int | None = None,
+    outcome_window_days: int | None = None,
+) -> MonitoringResult:
+    """Measure the active model of ``source``'s line; returns what was written, with notes."""
+    settings = get_settings()
+    days = settings.drift_window_days if drift_window_days is None else drift_window_days
+    matured = settings.outcome_window_days if outcome_window_days is None else outcome_window_days
+    now = now or utcnow()
+    source = resolve_line(source)
+    run = str(uuid.uuid4())
+    with session_scope() as session:
+        model = repo.get_active_model(session, source=source)
+        if model is None:
+            note = f"line {source!r} has no active model: nothing to monitor"
+            logger.info("monitoring: %s", note)
+            return MonitoringResult(run, source, None, now, notes=[note])
+        ensure_profile(session, model=model)
+        start = now - dt.timedelta(days=days)
+        drift = [
+            measure_drift(
+                session,
+                model=model,
+                population=population,
+                window_start=start,
+                window_end=now,
+                monitoring_run=run,
+            )
+            for population in POPULATIONS
+        ]
+        notes = [d.note for d in drift if d.note]
+        performance: list[PerformanceSummary] = []
+        estimate = _estimate_recent(session, model=model, run=run, start=start, end=now)
+        cohort_end = now - dt.timedelta(days=matured)
+        realised = _realise_cohort(
+            session,
+            model=model,
+            run=run,
+            start=cohort_end - dt.timedelta(days=days),
+            end=cohort_end,
+        )
+        for found, note in (estimate, realised):
+            if found is not None:
+                performance.append(found)
+            if note:
+                notes.append(note)
+    for note in notes:
+        logger.info("monitoring %s: %s", model.model_version, note)
+    return MonitoringResult(run, source, model.model_version, now, drift, performance, notes)
+
+
+def _estimate_recent(
+    session: Session, *, model: ModelMetadata, run: str, start: dt.datetime, end: dt.datetime
+) -> tuple[PerformanceSummary | None, str | None]:
+    """CBPE over the window's predictions that have no outcome yet."""
+    pending = mon.unlabelled_predictions(
+        session, model_version=model.model_version, start=start, end=end
+    )
+    if len(pending) == 0:
+        return (
+            None,
+            f"no predictions without an outcome {_span(start, end)}",
+        )
+    metrics = estimate_metrics(pending.probabilities, threshold=model.threshold)
+    expected_defaults = float(pending.probabilities.sum())
+    row = repo.add_performance(
+        session,
+        model_version=model.model_version,
+        source=model.source,
+        population="live",
+        estimated=True,
+        window_start=start,
+        window_end=end,
+        n_samples=len(pending),
+        n_positive=round(expected_defaults),
+        monitoring_run=run,
+        reason="CBPE estimate from calibrated probabilities (outcomes not known yet)",
+        details={"method": "CBPE", "expected_defaults": expected_defaults},
+        **_finite(metrics),
+    )
+    summary = PerformanceSummary(row.id, True, start, end, len(pending), metrics)
+    return summary, None
+
+
+def _realise_cohort(
+    session: Session, *, model: ModelMetadata, run: str, start: dt.datetime, end: dt.datetime
+) -> tuple[PerformanceSummary | None, str | None]:
+    """Realised metrics of the matured cohort, its missing outcomes, and the CBPE gap."""
+    version = model.model_version
+    labelled = mon.labelled_predictions(session, model_version=version, start=start, end=end)
+    missing = len(mon.unlabelled_predictions(session, model_version=version, start=start, end=end))
+    window = _span(start, end)
+    note = f"{missing} matured predictions {window} have no recorded outcome" if missing else None
+    if len(labelled) == 0:
+        if not missing:
+            return None, f"no matured predictions {window}"
+        metrics: dict[str, float] = {}
+        se, gap, details = None, {}, {"note": note}
+    else:
+        assert labelled.labels is not None
+        metrics = classification_metrics(
+            labelled.labels, labelled.probabilities, threshold=model.threshold
+        )
+        se = bootstrap_f1_se(labelled.labels, labelled.probabilities >= model.threshold)
+        estimated = estimate_metrics(labelled.probabilities, threshold=model.threshold)
+        gap = {
+            k: metrics[k] - estimated[k]
+            for k in ("f1_score", "roc_auc")
+            if math.isfinite(metrics[k]) and math.isfinite(estimated[k])
+        }
+        details = {"estimate_on_same_rows": _finite(estimated), "gap": gap, "f1_se": se}
+    row = repo.add_performance(
+        session,
+        model_version=version,
+        source=model.source,
+        population="live",
+        estimated=False,
+        window_start=start,
+        window_end=end,
+        n_samples=len(labelled),
+        n_positive=int(labelled.labels.sum()) if labelled.labels is not None else 0,
+        f1_se=se,
+        missing_outcomes=missing,
+        monitoring_run=run,
+        reason=f"realised on {len(labelled)} predictions joined to outcomes by application_id",
+        details=details,
+        **_finite(metrics),
+    )
+    return PerformanceSummary(
+        row.id, False, start, end, len(labelled), metrics, se, missing, gap
+    ), note
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, Any]:
+    """NaN (an undefined metric) is stored as NULL, and JSON cannot hold it anyway."""
+    return {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
+
+
+def _span(start: dt.datetime, end: dt.datetime) -> str:
+    return f"between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
