@@ -7,7 +7,7 @@ DEMO_DB ?= sqlite:///./data/demo.db
 TEST_ADMIN_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export TEST_ADMIN_DATABASE_URL
 
-.PHONY: install demo test test-fast lint format airflow airflow-smoke serve bench bench-quick clean
+.PHONY: install demo monitor-demo test test-fast lint format airflow airflow-smoke serve bench bench-quick clean
 
 install: $(VENV)/.installed
 
@@ -19,6 +19,10 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	DATABASE_URL=$(DEMO_DB) PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+# Drift, outcomes and estimated performance after deployment, over real HTTP (docs/monitoring.md).
+monitor-demo: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/monitor_demo.sh
 
 lint: install
 	$(BIN)/ruff check .
