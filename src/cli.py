@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from config.settings import describe_settings_error, get_settings
 from src.cli_commands import COMMANDS
+from src.cli_monitoring import add_parsers as add_monitoring_parsers
 from src.exceptions import LoanDefaultError
 from src.utils.logging import configure_logging, redact
 
@@ -61,13 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--unfinished", action="store_true", help="only runs not yet registered")
     runs.add_argument("--json", action="store_true", help="machine-readable output")
 
-    validate = sub.add_parser("validate", help="score the active model on new labelled rows")
-    validate.add_argument("--source")
-    validate.add_argument("--f1-threshold", type=float, help="override F1_SCORE_THRESHOLD")
-    validate.add_argument(
-        "--sample-threshold", type=int, help="override RETRAINING_SAMPLE_THRESHOLD"
-    )
-    validate.add_argument("--json", action="store_true", help="print the decision as JSON")
+    add_monitoring_parsers(sub)
 
     deploy = sub.add_parser("deploy", help="promote a candidate if it beats the active model")
     deploy.add_argument("--model-version", help="candidate to deploy (default: newest)")

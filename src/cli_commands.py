@@ -14,6 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from config.settings import get_settings
+from src.cli_monitoring import MONITORING_COMMANDS
 from src.cli_output import console, emit_json
 from src.cli_registry import REGISTRY_COMMANDS, resolve_line
 
@@ -85,26 +86,6 @@ def _train(args: argparse.Namespace) -> None:
     console.print(f"registered {result.model_version} as {state}")
 
 
-def _validate(args: argparse.Namespace) -> None:
-    from src.models.metrics import METRIC_NAMES
-    from src.pipeline.validation import validate
-
-    decision = validate(
-        source=args.source, f1_threshold=args.f1_threshold, sample_threshold=args.sample_threshold
-    )
-    if args.json:
-        emit_json(decision.as_dict())
-        return
-    if decision.metrics:
-        shown = ", ".join(f"{k}={decision.metrics[k]:.4f}" for k in METRIC_NAMES)
-        console.print(
-            f"{decision.model_version} on {decision.n_samples} new labelled rows "
-            f"(positive class = default): {shown}"
-        )
-    verdict = "RETRAIN" if decision.retrain else "no retraining"
-    console.print(f"decision: {verdict} — {decision.reason}", highlight=False)
-
-
 def _predict(args: argparse.Namespace) -> None:
     """Score a request file with a line's champion: the API's validation and response items."""
     from src.data import repository as repo
@@ -158,11 +139,14 @@ def _serve(args: argparse.Namespace) -> None:
     )
 
 
-COMMANDS = REGISTRY_COMMANDS | {
-    "init-db": _init_db,
-    "collect": _collect,
-    "train": _train,
-    "validate": _validate,
-    "predict": _predict,
-    "serve": _serve,
-}
+COMMANDS = (
+    REGISTRY_COMMANDS
+    | MONITORING_COMMANDS
+    | {
+        "init-db": _init_db,
+        "collect": _collect,
+        "train": _train,
+        "predict": _predict,
+        "serve": _serve,
+    }
+)
