@@ -219,7 +219,7 @@ def _evidence(
 def _status(row: DriftMetric, policy: RetrainingPolicy) -> str:
     return drift_status(
         row.psi,
-        row.psi_null_p99,
+        null_p99=row.psi_null_p99,
         investigate=policy.psi_investigate_threshold,
         act=policy.psi_act_threshold,
     )
