@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -84,15 +85,50 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         type=Path,
         dest="json_file",
-        help='file with {"categorical_features":..,"numerical_features":..} or a list of them',
+        help='file with {"categorical_features":..,"numerical_features":..} or a list of them; '
+        'each may carry an "application_id" (1-64 characters), echoed in the answer',
     )
     predict.add_argument("--explain", action="store_true", help="add reason codes")
+    _outcomes_parser(sub)
     predict.add_argument("--source", help="model line to score with (default: DATA_SOURCE)")
 
     serve = sub.add_parser("serve", help="run the FastAPI service with uvicorn")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     return parser
+
+
+def _outcomes_parser(sub: Any) -> None:
+    outcomes = sub.add_parser(
+        "outcomes",
+        help="record realised outcomes (labels) of applications by application_id",
+        description="Record realised outcomes in loan_data.outcomes, joined to logged "
+        "predictions by application_id.  Re-running the same input adds nothing; a different "
+        "label for a stored id is quarantined unless --allow-update.",
+    )
+    outcomes.add_argument("--source", required=True, help="FILE.csv|.parquet | sql")
+    outcomes.add_argument("--sql-url", help="database URL for --source sql")
+    outcomes.add_argument("--query", help="SQL query for --source sql")
+    outcomes.add_argument("--id-column", required=True, help="column holding the application_id")
+    outcomes.add_argument("--target", required=True, help="column holding the outcome")
+    outcomes.add_argument(
+        "--positive",
+        required=True,
+        help="target value meaning default: it is recorded as label 1, and any other "
+        "non-missing value as label 0 (a missing value is quarantined)",
+    )
+    outcomes.add_argument("--outcome-date-column", help="column with the outcome date (ISO)")
+    outcomes.add_argument(
+        "--allow-update",
+        action="store_true",
+        help="replace a stored outcome whose label differs (default: quarantine the new row)",
+    )
+    outcomes.add_argument(
+        "--na-values",
+        type=_csv,
+        help="comma-separated CSV cell values to read as missing (default: only empty cells)",
+    )
+    outcomes.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,7 +91,12 @@ def _predict(args: argparse.Namespace) -> None:
     from src.data import repository as repo
     from src.data.database import session_scope
     from src.exceptions import ModelNotFoundError
-    from src.pipeline.serving import predictor_for, request_to_record, score_records
+    from src.pipeline.serving import (
+        predictor_for,
+        request_application_id,
+        request_to_record,
+        score_records,
+    )
 
     payload = _read_request_json(args.json_file)
     requests = payload if isinstance(payload, list) else [payload]
@@ -103,13 +108,55 @@ def _predict(args: argparse.Namespace) -> None:
                 f"model line {line!r} has no active model; run `loan-default train` first"
             )
         predictor = predictor_for(model)
+    prefixes = [f"[{i}]." if len(requests) > 1 else "" for i in range(len(requests))]
     records = [
-        request_to_record(r, schema=predictor.schema, prefix=f"[{i}]." if len(requests) > 1 else "")
-        for i, r in enumerate(requests)
+        request_to_record(r, schema=predictor.schema, prefix=p)
+        for r, p in zip(requests, prefixes, strict=True)
     ]
-    items = score_records(predictor, records, explain=args.explain).items
+    ids = [request_application_id(r) for r in requests]  # validated just above
+    items = score_records(predictor, records, application_ids=ids, explain=args.explain).items
     out = [{k: v for k, v in item.items() if k != "request_id"} for item in items]
     emit_json(out if isinstance(payload, list) else out[0])
+
+
+def _outcomes(args: argparse.Namespace) -> None:
+    """Record realised outcomes; the summary as a table (or JSON), then what to look at."""
+    from src.pipeline.outcomes import record_outcomes
+
+    summary = record_outcomes(
+        source=args.source,
+        id_column=args.id_column,
+        target=args.target,
+        positive=args.positive,
+        outcome_date_column=args.outcome_date_column,
+        allow_update=args.allow_update,
+        sql_url=args.sql_url,
+        query=args.query,
+        na_values=args.na_values,
+    )
+    if args.json:
+        emit_json(summary.as_dict())
+        return
+    table = Table(title=f"outcomes: {summary.origin}")
+    counts = summary.as_dict()
+    columns = [k for k, v in counts.items() if isinstance(v, int) and k != "quarantine_added"]
+    for key in columns:
+        table.add_column(key, justify="right")
+    table.add_row(*(str(counts[k]) for k in columns))
+    console.print(table)
+    if summary.quarantined:
+        console.print(
+            f"quarantined ({summary.quarantine_added} new in loan_data.outcome_quarantine): "
+            + ", ".join(f"{kind}: {n}" for kind, n in sorted(summary.quarantined.items())),
+            highlight=False,
+        )
+    if summary.unknown_ids:
+        console.print(
+            f"{summary.unknown_ids} id(s) have no logged prediction yet, e.g. "
+            + ", ".join(summary.unknown_id_examples),
+            highlight=False,
+        )
+    console.print(summary.message, highlight=False)
 
 
 def _read_request_json(path: Path) -> Any:
@@ -147,6 +194,7 @@ COMMANDS = (
         "collect": _collect,
         "train": _train,
         "predict": _predict,
+        "outcomes": _outcomes,
         "serve": _serve,
     }
 )

@@ -77,6 +77,11 @@ def optional_param(kind: str, description: str, **bounds: Any) -> Param:
     return Param(None, type=["null", kind], description=description, **bounds)
 
 
+def required_param(kind: str, description: str, **bounds: Any) -> Param:
+    """A trigger-form param with no default: a run cannot start until it is given."""
+    return Param(type=kind, description=description, **bounds)
+
+
 def source_param() -> Param:
     """The model line (source) param every DAG takes; a fresh object per DAG."""
     return optional_param("string", "data source (default DATA_SOURCE)")

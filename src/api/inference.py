@@ -16,7 +16,7 @@ from typing import Any
 from src.api.model_manager import LoadedModel
 from src.data.feature_schema import FeatureSchema
 from src.exceptions import InvalidInputError
-from src.pipeline.serving import Scored, request_to_record, score_records
+from src.pipeline.serving import Scored, request_application_id, request_to_record, score_records
 
 RECORDS = "records"
 _BATCH_ID_NAMESPACE = uuid.UUID("6f1d0b8e-52a4-4c55-9a57-0c3b1d7f5e21")
@@ -75,8 +75,10 @@ def _bad_string(value: Any, path: str) -> str | None:
     return None
 
 
-def single_record(payload: Any, schema: FeatureSchema) -> dict[str, Any]:
-    return request_to_record(payload, schema=schema)
+def single_record(payload: Any, schema: FeatureSchema) -> tuple[dict[str, Any], str | None]:
+    """The validated feature record and the optional ``application_id`` of one request."""
+    record = request_to_record(payload, schema=schema)
+    return record, request_application_id(payload)
 
 
 def batch_payloads(payload: Any, *, max_size: int) -> list[Any]:
@@ -104,11 +106,15 @@ class BatchTooLarge(Exception):
         self.size, self.limit = size, limit
 
 
-def batch_records(payloads: list[Any], schema: FeatureSchema) -> list[dict[str, Any]]:
-    return [
+def batch_records(
+    payloads: list[Any], schema: FeatureSchema
+) -> tuple[list[dict[str, Any]], list[str | None]]:
+    """Validated feature records and their application ids (None where a record has none)."""
+    records = [
         request_to_record(p, schema=schema, prefix=f"{RECORDS}[{i}].")
         for i, p in enumerate(payloads)
     ]
+    return records, [request_application_id(p) for p in payloads]
 
 
 def item_request_ids(batch_id: str, count: int) -> list[str]:
@@ -124,6 +130,7 @@ def score(
     records: list[dict[str, Any]],
     request_ids: list[str],
     *,
+    application_ids: list[str | None],
     explain: bool,
     started: float,
     field_prefix: str = "",
@@ -133,6 +140,7 @@ def score(
         model.predictor,
         records,
         request_ids=request_ids,
+        application_ids=application_ids,
         explain=explain,
         started=started,
         field_prefix=field_prefix,

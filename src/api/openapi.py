@@ -24,8 +24,13 @@ from fastapi.openapi.utils import get_openapi
 
 from config.settings import get_settings
 from src.api.model_manager import LoadedModel
-from src.api.schemas import BatchPredictRequest, PredictRequest
+from src.api.schemas import APPLICATION_ID_DOC, BatchPredictRequest, PredictRequest
 from src.api.state import Services
+from src.data.application_ids import (
+    APPLICATION_ID,
+    APPLICATION_ID_PATTERN,
+    MAX_APPLICATION_ID_LENGTH,
+)
 from src.data.feature_schema import FeatureSchema
 from src.pipeline.serving import CATEGORICAL, NUMERICAL, example_request
 
@@ -64,11 +69,18 @@ def model_request_schema(schema: FeatureSchema) -> dict[str, Any]:
     Categories are strings (at most 256 characters, no NUL); unseen categories are accepted.
     (An integer category is accepted too, as its decimal text, but is not advertised: JSON
     Schema would also call ``3.0`` an integer.)  Numbers must fit a float64.  Only
-    ``nullable`` features may be null or absent; no other feature names are allowed.
+    ``nullable`` features may be null or absent; no other feature names are allowed.  The
+    optional ``application_id`` is a string of 1 to 64 characters without control characters.
     """
     nullable = set(schema.nullable)
     category = {"type": "string", "maxLength": MAX_CATEGORY_LENGTH, "pattern": "^[^\\u0000]*$"}
     number = {"type": "number", "minimum": -MAX_FLOAT, "maximum": MAX_FLOAT}
+    application_id = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_APPLICATION_ID_LENGTH,
+        "pattern": APPLICATION_ID_PATTERN,
+    }
 
     def section(names: tuple[str, ...], value: dict[str, Any], kind: str) -> dict[str, Any]:
         return {
@@ -86,6 +98,7 @@ def model_request_schema(schema: FeatureSchema) -> dict[str, Any]:
         "properties": {
             CATEGORICAL: section(schema.categorical, category, "categorical"),
             NUMERICAL: section(schema.numerical, number, "numerical"),
+            APPLICATION_ID: _nullable(application_id, True) | {"description": APPLICATION_ID_DOC},
         },
         "required": [CATEGORICAL, NUMERICAL],
         "additionalProperties": False,

@@ -13,6 +13,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from src.data.application_ids import APPLICATION_ID_PATTERN, MAX_APPLICATION_ID_LENGTH
+
+APPLICATION_ID_DOC = (
+    "Optional: the lender's id of this application (1-64 characters, no control characters). "
+    "Echoed in the answer and stored with the logged prediction, so realised outcomes "
+    "recorded later (`loan-default outcomes`) can be joined to it. May repeat: an application "
+    "scored again is logged again, and monitoring uses the latest prediction per id and model."
+)
+
 
 class PredictRequest(BaseModel):
     """One loan application in the reference design's shape."""
@@ -23,6 +32,13 @@ class PredictRequest(BaseModel):
     )
     numerical_features: dict[str, float | int | None] = Field(
         description="Numerical feature name -> finite number; null only for nullable features."
+    )
+    application_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_APPLICATION_ID_LENGTH,
+        pattern=APPLICATION_ID_PATTERN,
+        description=APPLICATION_ID_DOC,
     )
 
 
@@ -55,6 +71,9 @@ class PredictionResult(BaseModel):
     request_id: str = Field(
         description="The caller's X-Request-ID (or a generated one): a correlation id, not "
         "unique; every answer is logged under its own prediction_id."
+    )
+    application_id: str | None = Field(
+        default=None, description="The request's application_id (null when none was sent)."
     )
     unseen_categories: list[str] = Field(
         description="Categorical features whose value the model never saw in training (scored "

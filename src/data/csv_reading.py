@@ -42,11 +42,14 @@ def check_column_names(columns: Sequence[object], where: str) -> None:
         )
 
 
-def read_csv(path: Path, *, na_values: Sequence[str] | None) -> pd.DataFrame:
+def read_csv(
+    path: Path, *, na_values: Sequence[str] | None, text_columns: Sequence[str] = ()
+) -> pd.DataFrame:
     """A CSV file's rows; only empty cells and ``na_values`` count as missing.
 
     ``na_values`` None keeps pandas' default NA strings: sources registered before
     the option existed were read that way, and their id-less row keys hash those values.
+    ``text_columns`` are kept as written (no number guessing): an id ``007`` stays ``007``.
     """
     try:
         header = pd.read_csv(
@@ -57,6 +60,9 @@ def read_csv(path: Path, *, na_values: Sequence[str] | None) -> pd.DataFrame:
     except (ValueError, UnicodeDecodeError, OSError) as exc:
         raise DataSourceError(f"cannot read the header of {path}: {exc}") from exc
     check_column_names(list(header.iloc[0]) if len(header) else [], f"the header of {path}")
+    dtype = dict.fromkeys(text_columns, str) or None
     if na_values is None:
-        return pd.read_csv(path, low_memory=False)
-    return pd.read_csv(path, low_memory=False, keep_default_na=False, na_values=["", *na_values])
+        return pd.read_csv(path, low_memory=False, dtype=dtype)
+    return pd.read_csv(
+        path, low_memory=False, dtype=dtype, keep_default_na=False, na_values=["", *na_values]
+    )

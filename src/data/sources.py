@@ -76,6 +76,8 @@ class SourceSpec:
     sql_url: str | None = field(default=None, repr=False)  # never stored: may hold a password
     # CSV cells read as missing besides empty ones; None: pandas' defaults (legacy sources)
     na_values: tuple[str, ...] | None = ()
+    # CSV columns read as text, not guessed numbers (ids, dates); other kinds keep their types
+    text_columns: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """A log-safe one-liner (the SQL URL's password is masked)."""
@@ -200,7 +202,7 @@ def _read(spec: SourceSpec) -> pd.DataFrame:
             raise DataSourceError(f"file not found: {path}")
         try:
             if FILE_SUFFIXES.get(path.suffix.lower()) == "csv":
-                return read_csv(path, na_values=spec.na_values)
+                return read_csv(path, na_values=spec.na_values, text_columns=spec.text_columns)
             return pd.read_parquet(path)
         except DataSourceError:
             raise

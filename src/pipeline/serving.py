@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from config.settings import get_settings
+from src.data.application_ids import APPLICATION_ID, request_application_id
 from src.data.feature_schema import FeatureSchema
 from src.exceptions import ExplainTooLarge, InvalidInputError
 
@@ -34,11 +35,14 @@ def request_to_record(
     """Validate ``{"categorical_features": {...}, "numerical_features": {...}}`` against ``schema``.
 
     Missing values (null or absent) are accepted only for features the model was
-    trained with missing values for (``schema.nullable``).
+    trained with missing values for (``schema.nullable``).  An optional top-level
+    ``application_id`` is checked here too but is not part of the returned feature record:
+    read it with ``request_application_id``.
     """
     if not isinstance(request, Mapping):
         raise InvalidInputError(prefix or "body", "expected a JSON object")
     _check_layout(request, schema, prefix)
+    request_application_id(request, prefix=prefix)
     sections = (
         (CATEGORICAL, schema.categorical, _categorical_value),
         (NUMERICAL, schema.numerical, _numerical_value),
@@ -74,12 +78,12 @@ def request_to_record(
 
 
 def _check_layout(request: Mapping[str, Any], schema: FeatureSchema, prefix: str) -> None:
-    """Refuse top-level keys other than the two sections, saying what the body looks like.
+    """Refuse top-level keys other than the sections and the id, saying what the body looks like.
 
     A flat body (``{"grade": "B", "loan_amnt": 1000, ...}``) is the commonest mistake; naming
     only its first key as "unknown" hides that the whole shape is wrong.
     """
-    extra = sorted(str(k) for k in set(request) - {CATEGORICAL, NUMERICAL})
+    extra = sorted(str(k) for k in set(request) - {CATEGORICAL, NUMERICAL, APPLICATION_ID})
     if not extra:
         return
     features = [k for k in extra if k in schema.features]
@@ -93,7 +97,8 @@ def _check_layout(request: Mapping[str, Any], schema: FeatureSchema, prefix: str
         )
     raise InvalidInputError(
         f"{prefix}{extra[0]}",
-        f"unknown top-level field(s) {_names(extra)}; expected {CATEGORICAL!r} and {NUMERICAL!r}",
+        f"unknown top-level field(s) {_names(extra)}; expected {CATEGORICAL!r}, {NUMERICAL!r} "
+        f"and optionally {APPLICATION_ID!r}",
     )
 
 
@@ -161,6 +166,7 @@ def score_records(
     records: list[dict[str, Any]],
     *,
     request_ids: Sequence[str | None] | None = None,
+    application_ids: Sequence[str | None] | None = None,
     explain: bool = False,
     started: float | None = None,
     field_prefix: str = "",
@@ -170,13 +176,17 @@ def score_records(
     """One forward pass for all validated records (plus bounded chunks when explaining).
 
     Every item gets a fresh ``prediction_id``: the log's key, never reused whatever id the
-    client sent.  ``unseen`` may be passed by a caller that has a faster lookup.
+    client sent.  ``application_ids`` (validated by ``request_application_id``) are the
+    lender's ids, echoed and logged; one may repeat (an application scored again), and the
+    monitoring join takes the latest prediction per id and model.  ``unseen`` may be passed
+    by a caller that has a faster lookup.
     """
     from src.data.frames import records_to_frame  # pandas-heavy; imported when serving
 
     settings = get_settings()
     started = time.perf_counter() if started is None else started
     request_ids = request_ids if request_ids is not None else [None] * len(records)
+    application_ids = application_ids if application_ids is not None else [None] * len(records)
     n_features = len(predictor.schema.features)
     if explain and len(records) * n_features > settings.max_explain_cells:
         raise ExplainTooLarge(len(records), n_features, settings.max_explain_cells)
@@ -205,6 +215,7 @@ def score_records(
             "model_version": version,
             "threshold": threshold,
             "request_id": request_ids[i],
+            "application_id": application_ids[i],
             "unseen_categories": list(unseen[i]),
         }
         if reasons is not None:
@@ -214,6 +225,7 @@ def score_records(
             {
                 "prediction_id": prediction_id,
                 "request_id": request_ids[i],
+                "application_id": application_ids[i],
                 "model_version": version,
                 "features": records[i],
                 "probability": p,

@@ -1,4 +1,4 @@
-"""The three DAG files as Airflow's DagBag parses them: ids, task graphs, settings, parse cost."""
+"""The DAG files as Airflow's DagBag parses them: ids, task graphs, settings, parse cost."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ EXPECTED_GRAPHS = {
         "trigger_model_training": [],
         "skip_retraining": [],
     },
+    "outcome_collection": {"record": []},
 }
 
 
@@ -48,13 +49,14 @@ def parsed(airflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     return json.loads(out.read_text())
 
 
-def test_dagbag_has_no_import_errors_and_the_three_dags(parsed: dict[str, Any]) -> None:
+def test_dagbag_has_no_import_errors_and_every_dag(parsed: dict[str, Any]) -> None:
     assert parsed["import_errors"] == {}
     assert set(parsed["dags"]) == DAG_IDS
     assert {d: parsed["dags"][d]["fileloc"] for d in DAG_IDS} == {
         "data_collection": "data_collection_dag.py",
         "model_training": "model_training_dag.py",
         "model_validation_deployment": "model_validation_deployment_dag.py",
+        "outcome_collection": "outcome_collection_dag.py",
     }
 
 
@@ -69,6 +71,7 @@ def test_schedules_and_run_limits(parsed: dict[str, Any]) -> None:
     assert dags["data_collection"]["schedule"] == "@daily"
     assert dags["model_validation_deployment"]["schedule"] == "@daily"
     assert dags["model_training"]["schedule"] == "None"
+    assert dags["outcome_collection"]["schedule"] == "None"  # manual trigger only
     for dag in dags.values():
         assert dag["catchup"] is False
         assert dag["max_active_runs"] == 1
@@ -84,6 +87,16 @@ def test_schedules_and_run_limits(parsed: dict[str, Any]) -> None:
         "psi_investigate_threshold",
         "sample_threshold",
         "source",
+    ]
+    assert dags["outcome_collection"]["params"] == [
+        "allow_update",
+        "id_column",
+        "outcome_date_column",
+        "positive",
+        "query",
+        "source",
+        "sql_url",
+        "target",
     ]
 
 
@@ -105,6 +118,8 @@ def test_retry_settings(parsed: dict[str, Any]) -> None:
     assert trigger["trigger_dag_id"] == "model_training"
     assert trigger["wait_for_completion"] is False
     assert validation["skip_retraining"]["operator"] == "EmptyOperator"
+    record = parsed["dags"]["outcome_collection"]["tasks"]["record"]
+    assert record["retries"] >= 1 and record["has_retry_policy"]  # a re-run adds nothing
 
 
 def test_parsing_imports_no_torch_and_opens_no_connection(parsed: dict[str, Any]) -> None:

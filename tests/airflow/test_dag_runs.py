@@ -1,4 +1,4 @@
-"""``dag.test()`` runs of the three DAGs against a throw-away PostgreSQL project database.
+"""``dag.test()`` runs of the DAGs against a throw-away PostgreSQL project database.
 
 Each run happens in a child process (see ``conftest.py``) with a real Airflow metadata
 database; assertions are on the rows the tasks wrote and on the task states Airflow recorded.
@@ -7,6 +7,7 @@ database; assertions are on the rows the tasks wrote and on the task states Airf
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,6 +57,45 @@ def test_data_collection_inserts_once_per_logical_date(
     assert again["state"] == "success", again
     assert again["xcom"]["collect"]["inserted"] == 0
     assert _count(db_url, "raw_data") == raw
+
+
+def test_outcome_collection_records_once_and_quarantines_conflicts(
+    db_url: str, run_airflow: Any, tmp_path: Path
+) -> None:
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text("app,status,closed\nA-1,bad,2024-05-01\nA-2,good,\nA-3,bad,May 1st\n")
+    conf = {
+        "source": str(outcomes),
+        "id_column": "app",
+        "target": "status",
+        "positive": "bad",
+        "outcome_date_column": "closed",
+    }
+    first = run_airflow("test", "outcome_collection", "--conf", json.dumps(conf))
+    assert first["state"] == "success", first
+    assert first["task_states"] == {"record": "success"}
+    summary = first["xcom"]["record"]
+    assert (summary["rows_read"], summary["inserted"], summary["positives"]) == (3, 2, 1)
+    assert summary["quarantined"] == {"invalid_date": 1}
+    assert summary["unknown_ids"] == 2  # no prediction was logged with these ids
+    stored = _rows(
+        db_url,
+        "SELECT application_id, label, raw_label, outcome_date::text FROM loan_data.outcomes "
+        "ORDER BY application_id",
+    )
+    assert stored == [("A-1", 1, "bad", "2024-05-01"), ("A-2", 0, "good", None)]
+
+    outcomes.write_text("app,status,closed\nA-1,good,2024-06-01\nA-2,good,\nA-3,bad,May 1st\n")
+    again = run_airflow("test", "outcome_collection", "--conf", json.dumps(conf))
+    assert again["state"] == "success", again
+    summary = again["xcom"]["record"]
+    assert (summary["inserted"], summary["unchanged"], summary["updated"]) == (0, 1, 0)
+    assert summary["quarantined"] == {"invalid_date": 1, "conflicts_with_stored_label": 1}
+    assert summary["quarantine_added"] == 1  # the invalid date was quarantined already
+    assert _count(db_url, "outcome_quarantine") == 2
+    assert _rows(db_url, "SELECT label FROM loan_data.outcomes WHERE application_id = 'A-1'") == [
+        (1,)
+    ]
 
 
 @pytest.mark.slow

@@ -120,6 +120,16 @@ def logged_request_ids(database_url: str, request_ids: list[str]) -> set[str]:
         )
 
 
+def logged_prediction_ids(database_url: str, application_id: str) -> list[str]:
+    """prediction_id of every logged answer that carries ``application_id``."""
+    with session_scope(get_engine(database_url)) as session:
+        return list(
+            session.scalars(
+                select(Prediction.prediction_id).where(Prediction.application_id == application_id)
+            )
+        )
+
+
 def metric_value(metrics_text: str, sample: str) -> float:
     """The value of one sample line, e.g. ``'model_reloads_total{result="success"}'``."""
     for line in metrics_text.splitlines():

@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Served
-from tests.e2e.helpers import in_process_probabilities, logged_request_ids, metric_value
+from tests.e2e.helpers import (
+    in_process_probabilities,
+    logged_prediction_ids,
+    logged_request_ids,
+    metric_value,
+)
 from tests.e2e.server import ADMIN_KEY, REPO_ROOT, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -217,6 +222,27 @@ def test_predictions_are_logged(served: Served) -> None:
     for rid, request in zip(ids, served.requests, strict=False):
         assert post(served, "/predict", request, headers={"X-Request-ID": rid}).status_code == 200
     wait_until(lambda: logged_request_ids(served.database_url, ids) == set(ids))
+
+
+def test_application_ids_are_logged_and_joinable(served: Served) -> None:
+    """An application_id sent over HTTP lands in loan_data.predictions, once per answer."""
+    app_id = f"APP-{uuid.uuid4().hex[:12]}"
+    single = post(served, "/predict", served.requests[0] | {"application_id": app_id})
+    assert single.status_code == 200, single.text
+    assert single.json()["application_id"] == app_id
+    records = [served.requests[1] | {"application_id": app_id}, served.requests[2]]
+    batch = post(served, "/predict/batch", {"records": records})
+    assert batch.status_code == 200, batch.text
+    assert [p["application_id"] for p in batch.json()["predictions"]] == [app_id, None]
+    bad = post(served, "/predict", served.requests[0] | {"application_id": "x" * 65})
+    assert bad.status_code == 422 and bad.json()["field"] == "application_id"
+
+    def logged() -> list[str]:
+        return logged_prediction_ids(served.database_url, app_id)
+
+    wait_until(lambda: len(logged()) == 2)
+    answered = {single.json()["prediction_id"], batch.json()["predictions"][0]["prediction_id"]}
+    assert set(logged()) == answered
 
 
 def test_bench_quick_smoke(served: Served) -> None:

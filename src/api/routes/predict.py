@@ -88,11 +88,22 @@ Call = Annotated[ScoringCall, Depends(scoring_call)]
     openapi_extra=_body_doc("PredictRequest"),
 )
 def predict(call: Call) -> JSONResponse:
-    """Score one application; `prediction` is 1 when `probability` >= the model's threshold."""
+    """Score one application; `prediction` is 1 when `probability` >= the model's threshold.
+
+    An optional `application_id` (the lender's id) is echoed and logged with the prediction,
+    so outcomes recorded later (`loan-default outcomes`) can be joined to it.
+    """
     started = time.perf_counter()
     model = call.model
-    record = single_record(parse_json(call.raw), model.predictor.schema)
-    scored = score(model, [record], [call.rid], explain=call.explain, started=started)
+    record, application_id = single_record(parse_json(call.raw), model.predictor.schema)
+    scored = score(
+        model,
+        [record],
+        [call.rid],
+        application_ids=[application_id],
+        explain=call.explain,
+        started=started,
+    )
     call.services.log.submit(scored.log_rows)
     call.services.metrics.count_predictions([scored.items[0]["prediction"]])
     return JSONResponse(scored.items[0], headers={"X-Request-ID": call.rid})
@@ -113,11 +124,12 @@ def predict_batch(call: Call) -> JSONResponse:
     started = time.perf_counter()
     model, rid = call.model, call.rid
     payloads = batch_payloads(parse_json(call.raw), max_size=get_settings().max_batch_size)
-    records = batch_records(payloads, model.predictor.schema)
+    records, application_ids = batch_records(payloads, model.predictor.schema)
     scored = score(
         model,
         records,
         item_request_ids(rid, len(records)),
+        application_ids=application_ids,
         explain=call.explain,
         started=started,
         field_prefix=RECORDS,

@@ -93,6 +93,14 @@ def test_user_csv_goes_through_collect_train_validate_predict(db_url, tmp_path):
     assert answer["model_version"] == "v0001"
     assert 0.0 <= answer["probability"] <= 1.0
     assert answer["prediction"] == int(answer["probability"] >= answer["threshold"])
+    with_id = [request | {"application_id": "APP-1"}, request]
+    req_file.write_text(json.dumps(with_id))
+    answers = json.loads(cli(db_url, "predict", "--json", str(req_file)).stdout)
+    assert [a["application_id"] for a in answers] == ["APP-1", None]
+    req_file.write_text(json.dumps([request, request | {"application_id": "x" * 65}]))
+    refused = cli(db_url, "predict", "--json", str(req_file), check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "error: [1].application_id: is 65 characters long" in refused.stderr
     models = json.loads(cli(db_url, "models", "--json").stdout)
     assert [m["is_active"] for m in models] == [True]
     exported = cli(db_url, "export", env={"MODEL_PATH": str(tmp_path / "m")}).stdout

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from config.settings import get_settings
+from src.api.prediction_log import insert_ignoring_duplicates
 from src.api.state import Services
+from src.data.database import get_engine
+from src.data.tables import Base, Prediction
 from tests.unit.api.conftest import valid_request
 
 pytest.importorskip("src.data.frames")
@@ -23,8 +29,10 @@ def test_predict_response_shape_and_request_id(client: TestClient, services: Ser
         "model_version",
         "threshold",
         "request_id",
+        "application_id",
         "unseen_categories",
     }
+    assert body["application_id"] is None  # the reference shape, without an id
     assert body["request_id"] == "abc-1" == response.headers["X-Request-ID"]
     assert body["model_version"] == "v0007"
     assert body["prediction"] == int(body["probability"] >= body["threshold"])
@@ -207,3 +215,70 @@ def test_feature_in_the_wrong_section_422_says_so(client: TestClient) -> None:
         "numerical_features",
         "field": "numerical_features.grade",
     }
+
+
+def test_application_id_is_echoed_and_logged_not_a_feature(
+    client: TestClient, services: Services
+) -> None:
+    request = valid_request() | {"application_id": "APP-0001"}
+    body = client.post("/predict", json=request).json()
+    assert body["application_id"] == "APP-0001"
+    [row] = services.log.buffer.take(10)
+    assert row["application_id"] == "APP-0001"
+    assert "application_id" not in row["features"]
+
+
+def test_batch_application_ids_per_record_may_repeat(
+    client: TestClient, services: Services
+) -> None:
+    records = [
+        valid_request() | {"application_id": "A-1"},
+        valid_request(),
+        valid_request(amount=9000) | {"application_id": "A-1"},  # re-scored application
+    ]
+    body = client.post("/predict/batch", json={"records": records}).json()
+    assert [p["application_id"] for p in body["predictions"]] == ["A-1", None, "A-1"]
+    logged = services.log.buffer.take(10)
+    assert [r["application_id"] for r in logged] == ["A-1", None, "A-1"]
+    assert len({r["prediction_id"] for r in logged}) == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [(7, "got int"), ("", "is empty"), ("x" * 65, "at most 64"), ("a\nb", "control")],
+)
+def test_bad_application_id_is_422_naming_the_field(
+    client: TestClient, services: Services, value: object, fragment: str
+) -> None:
+    response = client.post("/predict", json=valid_request() | {"application_id": value})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "application_id"
+    assert fragment in response.json()["detail"]
+    records = [valid_request(), valid_request() | {"application_id": value}]
+    response = client.post("/predict/batch", json={"records": records})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "records[1].application_id"
+    assert len(services.log.buffer) == 0  # nothing scored, nothing logged
+
+
+def test_logged_application_id_lands_in_the_predictions_table(
+    client: TestClient, services: Services, tmp_path: Path
+) -> None:
+    """The request path's rows, written by the real log writer (SQLite in unit tests)."""
+    engine = get_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    Base.metadata.create_all(engine)
+    client.post("/predict", json=valid_request() | {"application_id": "APP-9"})
+    client.post("/predict", json=valid_request())
+    assert insert_ignoring_duplicates(engine, services.log.buffer.take(10)) == 2
+    with engine.connect() as conn:
+        stored = conn.execute(select(Prediction.application_id).order_by(Prediction.id)).all()
+    assert [r[0] for r in stored] == ["APP-9", None]
+
+
+def test_openapi_documents_the_application_id(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    [string, null] = schemas["PredictRequest"]["properties"]["application_id"]["anyOf"]
+    assert (string["minLength"], string["maxLength"], null) == (1, 64, {"type": "null"})
+    assert "application_id" not in schemas["PredictRequest"].get("required", [])
+    assert "application_id" in schemas["PredictionResult"]["properties"]

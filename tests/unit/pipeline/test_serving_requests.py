@@ -4,7 +4,7 @@ import pytest
 
 from src.data.feature_schema import FeatureSchema
 from src.exceptions import InvalidInputError
-from src.pipeline.serving import request_to_record
+from src.pipeline.serving import request_application_id, request_to_record
 
 SCHEMA = FeatureSchema(
     categorical=("term", "grade"),
@@ -161,3 +161,44 @@ def test_numerical_feature_under_categorical_is_reported_as_misplaced():
         request_to_record(req, schema=SCHEMA, prefix="records[0].")
     assert info.value.field == "records[0].categorical_features.amount"
     assert "is numerical but was sent under categorical_features" in info.value.message
+
+
+def test_application_id_is_accepted_and_kept_out_of_the_feature_record():
+    req = good() | {"application_id": "APP-2024-0001"}
+    assert request_to_record(req, schema=SCHEMA) == request_to_record(good(), schema=SCHEMA)
+    assert request_application_id(req) == "APP-2024-0001"
+    assert request_application_id(good()) is None
+    assert request_application_id(good() | {"application_id": None}) is None  # null = absent
+    assert request_application_id(good() | {"application_id": "é" * 64}) == "é" * 64
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (12345, "got int"),
+        (["a"], "got list"),
+        (True, "got bool"),
+        ("", "is empty"),
+        ("x" * 65, "65 characters long; at most 64"),
+        ("a\tb", "control character"),
+        ("line\n", "control character"),
+        ("nul\x00", "control character"),
+        ("c1\x85", "control character"),
+    ],
+)
+def test_bad_application_ids_name_the_field(value, fragment):
+    req = good() | {"application_id": value}
+    with pytest.raises(InvalidInputError) as info:
+        request_to_record(req, schema=SCHEMA, prefix="records[3].")
+    assert info.value.field == "records[3].application_id"
+    assert fragment in info.value.message
+    with pytest.raises(InvalidInputError) as info:
+        request_application_id(req)
+    assert info.value.field == "application_id"
+
+
+def test_unknown_top_level_field_mentions_the_optional_id():
+    with pytest.raises(InvalidInputError) as info:
+        request_to_record(good() | {"applicationId": "A1"}, schema=SCHEMA)
+    assert info.value.field == "applicationId"
+    assert "'application_id'" in info.value.message
