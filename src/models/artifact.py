@@ -22,6 +22,7 @@ from safetensors.torch import save as st_save
 
 from src.data.feature_schema import FeatureSchema
 from src.exceptions import ArtifactIntegrityError
+from src.models.calibration import Calibrator
 from src.models.preprocessing import Preprocessor
 from src.models.training_config import TrainingConfig
 from src.models.transformer import TabTransformer
@@ -36,17 +37,21 @@ _METADATA_KEYS = (
     "architecture",
     "metadata",
 )
+# Optional documents: artifacts written before they existed load without them.
+CALIBRATION_KEY = "calibration"
 
 
 @dataclass
 class ModelBundle:
-    """Everything needed to serve a model: weights, preprocessing, config and threshold."""
+    """Everything needed to serve a model: weights, preprocessing, config, calibration and
+    threshold (which applies to the calibrated probability)."""
 
     model: TabTransformer
     preprocessor: Preprocessor
     config: TrainingConfig
     threshold: float
     metadata: dict[str, Any] = field(default_factory=dict)  # free JSON (version, metrics...)
+    calibrator: Calibrator = field(default_factory=Calibrator)  # identity until fitted
 
 
 def sha256_hex(data: bytes) -> str:
@@ -67,6 +72,7 @@ def serialize_bundle(bundle: ModelBundle) -> bytes:
         "threshold": float(bundle.threshold),
         "architecture": bundle.model.architecture,
         "metadata": bundle.metadata,
+        CALIBRATION_KEY: bundle.calibrator.to_dict(),
     }
     metadata = {key: json.dumps(value, sort_keys=True) for key, value in documents.items()}
     return _canonical_header(st_save(state, metadata=metadata))
@@ -115,6 +121,10 @@ def load_bundle(data: bytes, *, expected_sha256: str) -> ModelBundle:
         model = TabTransformer(**_architecture(documents["architecture"]))
         model.load_state_dict(tensors, strict=True)
         threshold = float(documents["threshold"])
+        calibration = metadata.get(CALIBRATION_KEY)
+        calibrator = (
+            Calibrator() if calibration is None else Calibrator.from_dict(json.loads(calibration))
+        )
     except ArtifactIntegrityError:
         raise
     except Exception as exc:  # any decoding problem means the artifact cannot be trusted
@@ -130,6 +140,7 @@ def load_bundle(data: bytes, *, expected_sha256: str) -> ModelBundle:
         config=config,
         threshold=threshold,
         metadata=metadata_doc,
+        calibrator=calibrator,
     )
 
 

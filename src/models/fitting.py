@@ -21,6 +21,7 @@ import torch
 
 from src.data.feature_schema import FeatureSchema
 from src.models.artifact import ModelBundle
+from src.models.calibration import fit_calibrator
 from src.models.metrics import best_f1_threshold
 from src.models.preprocessing import Preprocessor
 from src.models.training import build_model, finetune, predict_proba, pretrain, set_seed
@@ -79,7 +80,11 @@ def pretrain_bundle(
 def finetune_bundle(
     bundle: ModelBundle, *, train: LabelledRows, valid: LabelledRows, progress: bool
 ) -> ModelBundle:
-    """Fine-tune ``bundle.model`` in place and pick the F1-maximising threshold on ``valid``.
+    """Fine-tune ``bundle.model`` in place, calibrate on ``valid``, pick the threshold there.
+
+    The calibrator (``src.models.calibration``) is fitted on the validation split's raw
+    scores, and the F1-maximising threshold is chosen on the calibrated ones, so the stored
+    threshold applies to the PD that is served.
 
     Uses ``bundle.config``: the config a model was built with is the one it is trained with.
     Early stopping and the threshold see only ``valid``; the caller keeps the test rows apart.
@@ -89,13 +94,18 @@ def finetune_bundle(
     train_t = (*pre.transform(train.features), _label_tensor(train.labels))
     valid_t = (*pre.transform(valid.features), _label_tensor(valid.labels))
     result = finetune(bundle.model, train_t, valid_t, config=bundle.config, progress=progress)
-    valid_proba = predict_proba(bundle.model, valid_t[0], valid_t[1])
-    threshold = best_f1_threshold(valid.labels, valid_proba)
+    raw_valid = predict_proba(bundle.model, valid_t[0], valid_t[1])
+    calibrator = fit_calibrator(
+        valid.labels, raw_valid, method=bundle.config.calibration_method, seed=bundle.config.seed
+    )
+    threshold = best_f1_threshold(valid.labels, calibrator.apply(raw_valid))
     metadata = bundle.metadata | {
         "best_epoch": result.best_epoch,
         "best_valid_score": result.best_score,
     }
-    return dataclasses.replace(bundle, threshold=float(threshold), metadata=metadata)
+    return dataclasses.replace(
+        bundle, threshold=float(threshold), metadata=metadata, calibrator=calibrator
+    )
 
 
 def fit_bundle(

@@ -85,11 +85,13 @@ class Predictor:
         return np.where(changed.numpy(), p_orig[:, None] - p_occ, 0.0)
 
     def _proba(self, x_cat: Tensor, x_num: Tensor) -> np.ndarray:
+        """Calibrated PDs: the network's score mapped through the bundle's calibrator."""
         with torch.inference_mode():
-            return torch.sigmoid(self._model(x_cat, x_num)).double().numpy()
+            raw = torch.sigmoid(self._model(x_cat, x_num)).double().numpy()
+        return self._bundle.calibrator.apply(raw)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Default probability (n,) per row, in one forward pass."""
+        """Calibrated probability of default (n,) per row, in one forward pass."""
         if len(frame) == 0:
             return np.zeros(0, dtype=np.float64)
         x_cat, x_num = self._bundle.preprocessor.transform(frame)

@@ -13,6 +13,7 @@ from typing import Any
 from config.settings import Settings
 
 EARLY_STOPPING_METRICS = ("roc_auc", "loss")
+CALIBRATION_METHODS = ("auto", "platt", "isotonic", "none")  # src.models.calibration
 
 
 def _settings_default(name: str) -> Any:
@@ -50,6 +51,9 @@ class TrainingConfig:
     # Applied by the entry points (a stage, the API, the benchmarks), never inside training:
     # the thread count is process-wide state.
     torch_num_threads: int = _settings_default("torch_num_threads")
+    # How validation scores become PDs (src.models.calibration); configs stored before it
+    # existed read as the default.
+    calibration_method: str = _settings_default("calibration_method")
     # --- our own knobs (not in Settings; defaults chosen from measurements) ---
     early_stopping_metric: str = "roc_auc"  # "roc_auc" (higher is better) or "loss"
     numerical_embedding: bool = False
@@ -62,6 +66,11 @@ class TrainingConfig:
             raise ValueError(
                 f"early_stopping_metric must be one of {EARLY_STOPPING_METRICS}, "
                 f"got {self.early_stopping_metric!r}"
+            )
+        if self.calibration_method not in CALIBRATION_METHODS:
+            raise ValueError(
+                f"calibration_method must be one of {CALIBRATION_METHODS}, "
+                f"got {self.calibration_method!r}"
             )
         if self.batch_size < 2:
             raise ValueError(

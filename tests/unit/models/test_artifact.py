@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 
@@ -15,6 +16,7 @@ from src.models.artifact import (
     serialize_bundle,
     sha256_hex,
 )
+from src.models.calibration import Calibrator
 from src.models.training import predict_proba
 
 
@@ -98,4 +100,32 @@ def test_missing_metadata_key_is_rejected(bundle: ModelBundle) -> None:
     state = {k: v.contiguous() for k, v in bundle.model.state_dict().items()}
     blob = st_save(state, metadata={"format": json.dumps(FORMAT_TAG)})
     with pytest.raises(ArtifactIntegrityError, match="incomplete"):
+        load_bundle(blob, expected_sha256=sha256_hex(blob))
+
+
+def test_calibrator_travels_with_the_artifact(bundle: ModelBundle, data: dict) -> None:
+    calibrated = dataclasses.replace(
+        bundle, calibrator=Calibrator(method="platt", params={"a": 0.8, "b": -1.5})
+    )
+    blob = serialize_bundle(calibrated)
+    loaded = load_bundle(blob, expected_sha256=sha256_hex(blob))
+    assert loaded.calibrator == Calibrator(method="platt", params={"a": 0.8, "b": -1.5})
+    raw = np.array([0.1, 0.5, 0.9])
+    assert np.array_equal(loaded.calibrator.apply(raw), calibrated.calibrator.apply(raw))
+
+
+def test_an_artifact_written_before_calibration_loads_as_identity(bundle: ModelBundle) -> None:
+    meta = dict(_header(serialize_bundle(bundle))["__metadata__"])
+    del meta["calibration"]  # what every model registered before migration 0003 stores
+    state = {k: v.contiguous() for k, v in bundle.model.state_dict().items()}
+    blob = st_save(state, metadata=meta)
+    loaded = load_bundle(blob, expected_sha256=sha256_hex(blob))
+    assert loaded.calibrator.method == "identity"
+    assert np.array_equal(loaded.calibrator.apply(np.array([0.3, 0.7])), [0.3, 0.7])
+
+
+def test_a_malformed_calibrator_is_refused(bundle: ModelBundle) -> None:
+    bad = json.dumps({"method": "isotonic", "params": {"x": [0.5, 0.1], "y": [0.1, 0.2]}})
+    blob = _reencode(bundle, calibration=bad)
+    with pytest.raises(ArtifactIntegrityError, match="non-decreasing"):
         load_bundle(blob, expected_sha256=sha256_hex(blob))
