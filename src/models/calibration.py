@@ -86,8 +86,9 @@ def fit_calibrator(
 ) -> Calibrator:
     """Fit on (validation) labels and raw scores; see the module docstring for ``auto``.
 
-    Too few positives to fit (or to cross-validate, for ``auto``) gives the identity with a
-    warning: an untrained calibrator is worse than none.
+    A split with one class only gives the identity (nothing to fit), with a warning; too few
+    of one class to cross-validate makes ``auto`` take Platt (two parameters) without a
+    comparison.
     """
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
@@ -97,13 +98,21 @@ def fit_calibrator(
     if method == "none":
         return Calibrator()
     positives, negatives = int(y.sum()), int(len(y) - y.sum())
-    if min(positives, negatives) < MIN_POSITIVES_PER_FOLD * folds:
+    if min(positives, negatives) == 0:
+        logger.warning("calibration skipped: the validation split has only one class")
+        return Calibrator(diagnostics={"skipped": "the validation split has only one class"})
+    if method == "auto" and min(positives, negatives) < MIN_POSITIVES_PER_FOLD * folds:
+        # Too few of one class to cross-validate a choice: the two-parameter fit is the safe one.
         logger.warning(
-            "calibration skipped: %d positive and %d negative validation rows are too few",
+            "calibration: %d positive / %d negative validation rows are too few to compare "
+            "methods; using Platt",
             positives,
             negatives,
         )
-        return Calibrator(diagnostics={"skipped": "too few validation rows of one class"})
+        method = "platt"
+        platt = _fit_platt(y, p)
+        note = {"requested": "auto", "chosen_without_cv": True, "n": len(y), "positives": positives}
+        return Calibrator(method=platt.method, params=platt.params, diagnostics=note)
     losses = {m: _cv_log_loss(y, p, method=m, folds=folds, seed=seed) for m in _FITTERS}
     losses["identity"] = _log_loss(y, p)
     chosen = min(_FITTERS, key=losses.__getitem__) if method == "auto" else method

@@ -70,5 +70,9 @@ def test_too_few_positives_or_none_give_the_identity() -> None:
     assert one_class.method == "identity" and "skipped" in one_class.diagnostics
     _, y, raw = _inflated(2000, seed=6)
     assert fit_calibrator(y, raw, method="none").method == "identity"
+    few = np.zeros(200, dtype=int)
+    few[[3, 50, 120]] = 1  # 3 positives: too few for 5-fold CV, enough for two parameters
+    small = fit_calibrator(few, np.linspace(0.2, 0.9, 200), method="auto")
+    assert small.method == "platt" and small.diagnostics["chosen_without_cv"]
     with pytest.raises(ValueError, match="calibration method"):
         fit_calibrator(y, raw, method="beta")
