@@ -71,7 +71,9 @@ def test_too_few_positives_or_none_give_the_identity() -> None:
     _, y, raw = _inflated(2000, seed=6)
     assert fit_calibrator(y, raw, method="none").method == "identity"
     few = np.zeros(200, dtype=int)
-    few[[3, 50, 120]] = 1  # 3 positives: too few for 5-fold CV, enough for two parameters
+    few[[90, 170, 195]] = (
+        1  # 3 positives, mostly high scores: too few for 5-fold CV, enough for two parameters
+    )
     small = fit_calibrator(few, np.linspace(0.2, 0.9, 200), method="auto")
     assert small.method == "platt" and small.diagnostics["chosen_without_cv"]
     with pytest.raises(ValueError, match="calibration method"):
