@@ -37,7 +37,7 @@ def _svg(fig: Figure, *, left: float = 0.13, right: float = 0.97, bottom: float 
     # Fixed margins: tight_layout measures every text and costs ~0.1 s a plot.
     fig.subplots_adjust(left=left, right=right, bottom=bottom, top=0.91)
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
     return text[text.index("<svg") :]  # drop the XML prolog and doctype
 

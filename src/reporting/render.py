@@ -19,10 +19,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from src.reporting import plots
 
 TEMPLATES = Path(__file__).with_name("templates")
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'"
-)
+PAGE_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'"
+# The HTTP header adds what a <meta> policy may not carry (the browser ignores it there).
+CONTENT_SECURITY_POLICY = PAGE_POLICY + "; form-action 'none'; frame-ancestors 'none'"
 BLANK = "\u2013"  # an en dash for a value that does not exist
 DRIFT_FEATURES_SHOWN = 8  # CSI lines beyond this make a chart unreadable; the table has all
 
@@ -38,7 +37,7 @@ def _environment() -> Environment:
     env.filters["num"] = _num
     env.filters["pct"] = lambda v: BLANK if v is None else f"{v:.1%}"
     env.filters["signed"] = lambda v: BLANK if v is None else f"{v:+.4f}"
-    env.globals["csp"] = CONTENT_SECURITY_POLICY
+    env.globals["csp"] = PAGE_POLICY
     env.globals["css"] = (TEMPLATES / "style.css").read_text()
     return env
 
