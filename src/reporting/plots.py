@@ -9,6 +9,7 @@ browser's own sans-serif font, so nothing is fetched.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,6 +40,7 @@ def _svg(fig: Figure, *, left: float = 0.13, right: float = 0.97, bottom: float 
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)  # RDF namespace URLs
     return text[text.index("<svg") :]  # drop the XML prolog and doctype
 
 
