@@ -7,6 +7,7 @@ database; assertions are on the rows the tasks wrote and on the task states Airf
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,6 +78,7 @@ def test_training_registers_a_model_and_validation_branches(
         "evaluate",
         "register",
         "deploy",
+        "report",
     }
     run_id = training["xcom"]["prepare"]
     assert isinstance(run_id, int)
@@ -89,6 +91,8 @@ def test_training_registers_a_model_and_validation_branches(
     # The first candidate is activated on registration; the gate then has nothing to do.
     assert models == [(version, "active", True, run_id)]
     assert training["xcom"]["deploy"]["model_version"] == version
+    report = Path(training["xcom"]["report"])
+    assert report.name == f"{version}.html" and f"Model report {version}" in report.read_text()
     stage = _scalar(db_url, "SELECT stage FROM loan_data.training_runs WHERE id = :id", id=run_id)
     assert stage == "registered"
 
