@@ -49,7 +49,8 @@ def log_decisions(version: str, count: int) -> None:
     scored = score_records(predictor, records, model_version=version)
     with session_scope() as session:
         session.add_all(
-            Prediction(**(row | {"request_id": row["request_id"] or "bench"})) for row in scored.log_rows
+            Prediction(**(row | {"request_id": row["request_id"] or "bench"}))
+            for row in scored.log_rows
         )
 
 
