@@ -1,12 +1,14 @@
 """Train a TabTransformer candidate, register it, and deploy it only if it beats the champion.
 
-prepare -> pretrain -> finetune -> evaluate -> register -> deploy
+prepare -> pretrain -> finetune -> evaluate -> register -> deploy -> report
 
 Each stage is a separate task that calls one ``src.pipeline`` function and passes the
 training-run id (an int) or the model version (a str) on by XCom.  Every stage persists its
 state in ``loan_data.training_runs`` and returns at once when already done, so an Airflow
 retry resumes at the failed stage.  ``deploy`` is the champion/challenger gate: the candidate
 becomes active only if it passes (the very first candidate is activated by ``register``).
+``report`` writes the new model's report (an HTML model card, gate decision included) to
+``MODEL_PATH/reports/<version>.html``; its task log gives that path and the API's URL.
 
 Run it from the UI, ``airflow dags trigger model_training`` or the REST API; the
 ``model_validation_deployment`` DAG triggers it when retraining is needed.  It has no
@@ -81,7 +83,24 @@ def model_training() -> None:
 
         return deploy_model(model_version=model_version).as_dict()
 
-    deploy(register(evaluate(finetune(pretrain(prepare())))))
+    @task
+    def report(model_version: str) -> str:
+        """Write the model card to MODEL_PATH/reports and log where to read it."""
+        import logging
+
+        from src.reporting.output import write_report
+
+        written = write_report(version=model_version)
+        logging.getLogger("airflow.task").info(
+            "model report of %s written to %s; the API serves it at %s",
+            model_version,
+            written.path,
+            written.url_path,
+        )
+        return str(written.path)
+
+    version = register(evaluate(finetune(pretrain(prepare()))))
+    deploy(version) >> report(version)
 
 
 model_training()

@@ -28,7 +28,7 @@ from src.api.model_manager import ModelManager
 from src.api.monitoring_gauges import MonitoringGauges
 from src.api.openapi import install_openapi
 from src.api.prediction_log import PredictionLogWriter
-from src.api.routes import admin, monitoring, ops, predict
+from src.api.routes import admin, monitoring, ops, predict, reports
 from src.api.state import Services, read_fallback_example
 from src.data.database import get_engine, redact_url
 from src.utils.logging import configure_logging
@@ -118,7 +118,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     )
     app.add_middleware(RequestMetricsMiddleware, metrics=services.metrics)
     register_exception_handlers(app)
-    for router in (predict.router, ops.router, monitoring.router, admin.router):
+    for router in (predict.router, ops.router, monitoring.router, admin.router, reports.router):
         app.include_router(router)
     install_openapi(app, services)
     return app

@@ -74,6 +74,7 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
             p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
         ),
         "PYTHONUNBUFFERED": "1",
+        "MODEL_PATH": str(home / "models"),  # model_training's report task writes here
     }
     try:
         _run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, timeout=180)

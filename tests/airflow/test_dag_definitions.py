@@ -23,8 +23,9 @@ EXPECTED_GRAPHS = {
         "pretrain": ["finetune"],
         "finetune": ["evaluate"],
         "evaluate": ["register"],
-        "register": ["deploy"],
-        "deploy": [],
+        "register": ["deploy", "report"],
+        "deploy": ["report"],
+        "report": [],
     },
     "model_validation_deployment": {
         "monitor": ["validate"],
@@ -102,7 +103,7 @@ def test_schedules_and_run_limits(parsed: dict[str, Any]) -> None:
 
 def test_retry_settings(parsed: dict[str, Any]) -> None:
     training = parsed["dags"]["model_training"]["tasks"]
-    for task_id in ("prepare", "pretrain", "finetune", "evaluate", "register", "deploy"):
+    for task_id in ("prepare", "pretrain", "finetune", "evaluate", "register", "deploy", "report"):
         assert training[task_id]["retries"] >= 1, task_id
         assert training[task_id]["retry_exponential_backoff"] == 2.0, task_id
         assert training[task_id]["has_retry_policy"], task_id

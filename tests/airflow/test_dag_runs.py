@@ -117,6 +117,7 @@ def test_training_registers_a_model_and_validation_branches(
         "evaluate",
         "register",
         "deploy",
+        "report",
     }
     run_id = training["xcom"]["prepare"]
     assert isinstance(run_id, int)
@@ -129,6 +130,8 @@ def test_training_registers_a_model_and_validation_branches(
     # The first candidate is activated on registration; the gate then has nothing to do.
     assert models == [(version, "active", True, run_id)]
     assert training["xcom"]["deploy"]["model_version"] == version
+    report = Path(training["xcom"]["report"])
+    assert report.name == f"{version}.html" and f"Model report {version}" in report.read_text()
     stage = _scalar(db_url, "SELECT stage FROM loan_data.training_runs WHERE id = :id", id=run_id)
     assert stage == "registered"
 
