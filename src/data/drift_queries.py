@@ -30,6 +30,7 @@ from src.models.drift import SCORE
 from src.models.drift_counts import GroupKey, count_numbers, count_values, counts_from_groups
 
 CHUNK_ROWS = 5000  # rows per chunk on the Python path (SQLite, scoring collected rows)
+AGGREGATE_WORK_MEM = "64MB"  # for the one counting statement only (see _with_work_mem)
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def _sql_counts(
     sql += ", ())"
     groups: list[dict[GroupKey, int]] = [{} for _ in entries]
     n = 0
-    for row in session.execute(text(sql), params):
+    for row in _with_work_mem(session, text(sql), params):
         rows = int(row[-1])
         grouped = [i for i in range(len(entries)) if row[2 * i] == 0]
         if not grouped:  # the () set: every row of the population
@@ -178,6 +179,20 @@ def _sql_counts(
         for i, (name, entry) in enumerate(entries.items())
     }
     return PopulationCounts(n=n, counts=counts)
+
+
+def _with_work_mem(session: Session, statement: Any, params: dict[str, Any]) -> list[Any]:
+    """Run ``statement`` with AGGREGATE_WORK_MEM, then give the transaction its value back.
+
+    At PostgreSQL's default 4MB the grouping sets of 1M rows were sorted on disk (~4x the
+    aggregation time measured with 64MB); a few hundred groups need far less than that.
+    """
+    previous = session.execute(text("SELECT current_setting('work_mem')")).scalar_one()
+    session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": AGGREGATE_WORK_MEM})
+    try:
+        return list(session.execute(statement, params))
+    finally:
+        session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": previous})
 
 
 def _python_counts(

@@ -11,6 +11,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import text
 
 from src.data.database import get_engine, init_db, session_scope
 from src.data.drift_queries import collected_counts, live_counts
@@ -150,9 +151,11 @@ def test_sql_counts_equal_python_counts_on_postgres_and_sqlite(db_url, tmp_path)
     assert collected["term"][-1] == 1  # a JSON null (60, a number, is the category "60")
 
 
-def test_sql_handles_a_population_with_no_rows(db_url):
+def test_sql_handles_a_population_with_no_rows_and_restores_work_mem(db_url):
     with session_scope() as session:
+        session.execute(text("SET LOCAL work_mem = '3MB'"))
         counts = live_counts(
             session, profile=_profile(), model_version="none", window_start=START, window_end=END
         )
+        assert session.execute(text("SHOW work_mem")).scalar_one() == "3MB"
     assert counts.n == 0 and all(c.sum() == 0 for c in counts.counts.values())
