@@ -14,9 +14,10 @@ At each size a child process (fresh interpreter) times, interleaved, ``--repeats
 * the plain scan ``SELECT avg(probability) FROM loan_data.predictions WHERE model_version =``,
   as PostgreSQL runs it by default (parallel workers allowed) and serially,
 
-after one untimed scan to warm the cache.  The parent reads the child's peak RSS from
-``os.wait4`` (``ru_maxrss`` of that child alone); the child also reports its ``ru_maxrss``
-before the first measurement, so the growth due to measuring is the difference.
+after one untimed scan to warm the cache.  Memory: the child's own peak RSS (``VmHWM`` of
+``/proc/self/status``) after its imports and the warm-up, and again after all measurements;
+the difference is what measuring costs.  Not ``ru_maxrss``: on Linux it survives ``exec``, so
+a child started while the parent held the COPY buffers would report the parent's peak.
 
     python bench/monitoring.py                        # 100k and 1M: writes docs/benchmarks.md
     python bench/monitoring.py --quick --output /tmp/b.md   # 10k only
@@ -29,7 +30,6 @@ import datetime as dt
 import json
 import logging
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -120,10 +120,11 @@ def copy_predictions(url: str, *, rows: int, first: int, seed: int) -> float:
             features = sample.to_json(orient="records", lines=True).splitlines()
             proba = rng.beta(2, 12, n)
             seconds = rng.uniform(0, (WINDOW_END - WINDOW_START).total_seconds() - 1, n)
+            stamps = [(WINDOW_START + dt.timedelta(seconds=s)).isoformat() for s in seconds]
             lines = "".join(
                 f"{first + offset + i}\tbench\t{VERSION}\t{rec.replace(chr(92), chr(92) * 2)}\t"
-                f"{p:.17g}\t{int(p >= 0.2)}\t1.0\t{(WINDOW_START + dt.timedelta(seconds=s)).isoformat()}\n"
-                for i, (rec, p, s) in enumerate(zip(features, proba, seconds, strict=True))
+                f"{p:.17g}\t{int(p >= 0.2)}\t1.0\t{stamp}\n"
+                for i, (rec, p, stamp) in enumerate(zip(features, proba, stamps, strict=True))
             )
             with cur.copy(f"COPY loan_data.predictions ({COPY_COLUMNS}) FROM STDIN") as copy:
                 copy.write(lines)
@@ -168,34 +169,56 @@ def child_measure(url: str, repeats: int) -> dict[str, Any]:
         assert report.note is None and len(report.features) == 22, report.note
         return seconds, report.n_current
 
+    with session_scope(engine) as session:
+        names = list(repo.get_profile(session, model_version=VERSION)["features"])
+    keys = ", ".join(f"count(features ->> :k{i})" for i in range(len(names)))
+    json_read = text(f"SELECT {keys} FROM loan_data.predictions WHERE model_version = :v")
+
+    def json_only() -> float:
+        """Only extract every feature's JSON value (no binning): the floor of any SQL path."""
+        with engine.connect() as conn:
+            conn.execute(text("SET max_parallel_workers_per_gather = 0"))
+            began = time.perf_counter()
+            conn.execute(json_read, {"v": VERSION} | {f"k{i}": n for i, n in enumerate(names)})
+            return time.perf_counter() - began
+
     plain(serial=False)  # warm the cache; untimed
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    times: dict[str, list[float]] = {"drift": [], "plain": [], "plain_serial": []}
+    rss_before = peak_rss_mib()
+    times: dict[str, list[float]] = {"drift": [], "plain": [], "plain_serial": [], "json": []}
     n_current = 0
     for _ in range(repeats):
         times["plain"].append(plain(serial=False))
         seconds, n_current = drift()
         times["drift"].append(seconds)
         times["plain_serial"].append(plain(serial=True))
-    return {"times": times, "rss_before_mib": rss_before, "n_current": n_current}
+        times["json"].append(json_only())
+    return {
+        "times": times,
+        "rss_before_mib": rss_before,
+        "peak_rss_mib": peak_rss_mib(),
+        "n_current": n_current,
+    }
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size (MiB), as the kernel counts it for this image."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def run_child(url: str, repeats: int) -> dict[str, Any]:
-    """This script as a child process; its result plus its own peak RSS (MiB)."""
-    proc = subprocess.Popen(
+    """This script as a child process (a fresh interpreter); its result."""
+    proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--child", url, "--repeats", str(repeats)],
         env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"},
         stdout=subprocess.PIPE,
         text=True,
+        check=True,
     )
-    assert proc.stdout is not None
-    stdout = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"measuring child failed with status {status}")
-    line = next(x for x in reversed(stdout.splitlines()) if x.startswith(RESULT_PREFIX))
+    line = next(x for x in reversed(proc.stdout.splitlines()) if x.startswith(RESULT_PREFIX))
     result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
-    result["peak_rss_mib"] = usage.ru_maxrss / 1024  # Linux: KiB
     return result
 
 
@@ -221,6 +244,7 @@ def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy:
                 f"{t['drift'] / t['plain']:.1f}x",
                 f"{t['plain_serial']:.2f}",
                 f"{t['drift'] / t['plain_serial']:.1f}x",
+                f"{t['json']:.2f} ({t['json'] / t['plain_serial']:.1f}x)",
                 f"{r['rss_before_mib']:.0f} / {r['peak_rss_mib']:.0f}",
             ]
         )
@@ -233,6 +257,7 @@ def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy:
             "drift / plain",
             "plain scan, serial (s)",
             "drift / serial",
+            "JSON read only, serial (s, x serial scan)",
             "child RSS before / peak (MiB)",
         ],
         rows,
@@ -245,10 +270,12 @@ def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy:
         "COPYed into a fresh PostgreSQL 15 database on 127.0.0.1; `measure_drift` (22 CSIs + "
         "the score's PSI: one `GROUPING SETS` scan, 23 drift_metrics rows written) against "
         "`SELECT avg(probability) ... WHERE model_version = ...` over the same rows, as "
-        "PostgreSQL plans it (parallel workers allowed) and serially. Medians of "
+        "PostgreSQL plans it (parallel workers allowed) and serially, and against a serial "
+        "scan that only extracts the 22 JSON values (`count(features ->> 'name')` each, no "
+        "binning): the floor of any exact count in SQL over this JSONB column. Medians of "
         f"{repeats} interleaved runs in one child process per size, after one untimed warm-up "
-        "scan. RSS: the child's `ru_maxrss` after imports and the warm-up vs its peak "
-        "(`os.wait4`); flat from 100k to 1M because no row reaches Python. Load average at "
+        "scan. RSS: the child's peak resident set (`VmHWM`) after imports and the warm-up vs "
+        "after all runs: flat from 100k to 1M because no row reaches Python. Load average at "
         f"the start {load_start}; busiest processes at the end: {busy}.\n\n"
         f"{table}\n\nMeasured on: {machine_line()}.\n"
     )
