@@ -118,10 +118,11 @@ def measure_drift(
     if population == "collected":
         counts = _with_collected_scores(session, model=model, profile=profile, counts=counts)
     bands = {"investigate": settings.psi_investigate_threshold, "act": settings.psi_act_threshold}
-    indexes = {
-        name: _index(name, entry, counts.counts[name], **bands)
-        for name, entry in [*profile["features"].items(), (SCORE, profile["score"])]
-    }
+    # In the schema's order: JSONB does not keep the profile's key order.
+    schema = model.feature_schema
+    names = [n for n in (*schema["categorical"], *schema["numerical"]) if n in profile["features"]]
+    entries = [(n, profile["features"][n]) for n in names] + [(SCORE, profile["score"])]
+    indexes = {name: _index(name, entry, counts.counts[name], **bands) for name, entry in entries}
     windowed = population == "live"
     for index in indexes.values():
         session.add(

@@ -144,6 +144,8 @@ def test_unshifted_window_is_stable_and_shifted_one_flags_int_rate_and_annual_in
     _log_test_rows(trained, start=later, shift=True)
     shifted = _measure(trained, population="live", start=later, run="shifted")
     assert sorted(shifted.features_in_act) == ["annual_inc", "int_rate"]
+    schema = _model(trained).feature_schema
+    assert [f.feature for f in shifted.features] == schema["categorical"] + schema["numerical"]
     by_name = {f.feature: f for f in shifted.features}
     assert by_name["int_rate"].psi > by_name["int_rate"].psi_null_p99
     rows = _rows("shifted")
