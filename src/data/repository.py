@@ -23,6 +23,7 @@ from src.data.tables import (
     ModelEvent,
     ModelMetadata,
     ModelPerformance,
+    ModelProfile,
     ProcessedData,
     TrainingRun,
     utcnow,
@@ -120,6 +121,7 @@ def register_model(
     threshold: float,
     metrics: Mapping[str, float],
     build_artifact: Callable[[str], bytes],
+    profile: dict[str, Any],
 ) -> ModelMetadata:
     """Insert ``run``'s model as a candidate under a fresh version, with artifact and event.
 
@@ -128,6 +130,8 @@ def register_model(
     ``activate_model``'s job, so the one-active-per-line invariant is kept in one place.
     The artifact embeds its own version, so ``build_artifact(version)`` runs under the
     registration lock: two concurrent registrations can never pick the same version.
+    ``profile`` is the model's drift reference (``src.models.drift.build_profile``), stored in
+    the same transaction so no registered model lacks one.
     """
     if is_postgres(session.get_bind()):
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext('loan_data.register'))"))
@@ -154,9 +158,23 @@ def register_model(
     )
     session.add(row)
     session.flush()
+    add_profile(session, model_version=version, profile=profile)
     detail = {"run_id": run.id, "metrics": dict(metrics), "source": run.source}
     record_event(session, event="registered", model_version=version, detail=detail)
     return row
+
+
+def add_profile(session: Session, *, model_version: str, profile: dict[str, Any]) -> None:
+    """Store a model's drift reference profile (at registration, or rebuilt for an old model)."""
+    session.add(
+        ModelProfile(model_version=model_version, n_rows=profile["n_rows"], profile=profile)
+    )
+    session.flush()
+
+
+def get_profile(session: Session, *, model_version: str) -> dict[str, Any] | None:
+    row = session.get(ModelProfile, model_version)
+    return None if row is None else row.profile
 
 
 def max_trained_raw_id(session: Session, *, source: str) -> int:

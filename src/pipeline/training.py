@@ -26,6 +26,7 @@ from src.models.fitting import finetune_bundle, pretrain_bundle
 from src.models.metrics import METRIC_NAMES, classification_metrics
 from src.models.training import predict_proba
 from src.models.training_config import TrainingConfig
+from src.pipeline.drift_profiles import profile_for_run
 from src.pipeline.model_lines import resolve_line
 from src.pipeline.splits import Splits
 from src.pipeline.training_runs import (
@@ -150,9 +151,10 @@ def register_stage(*, run_id: int) -> str:
     if source is None:
         raise LoanDefaultError(f"training run {run_id} does not exist")
     schema = get_source_schema(source=source)
+    profile = profile_for_run(run_id=run_id)
     for attempt in range(1, _REGISTER_ATTEMPTS + 1):
         try:
-            version = _register_once(engine, run_id=run_id, schema=schema)
+            version = _register_once(engine, run_id=run_id, schema=schema, profile=profile)
             break
         except IntegrityError as exc:  # a concurrent registration took the version (SQLite)
             if attempt == _REGISTER_ATTEMPTS:
@@ -173,13 +175,15 @@ def register_stage(*, run_id: int) -> str:
 _REGISTER_ATTEMPTS = 5
 
 
-def _register_once(engine: Any, *, run_id: int, schema: Any) -> str:
+def _register_once(engine: Any, *, run_id: int, schema: Any, profile: dict[str, Any] | None) -> str:
     with session_scope(engine) as session:
         run = session.get(TrainingRun, run_id)
         assert run is not None
         if run.stage == "registered" and run.model_version:
             return run.model_version
         require_stage(run, "evaluated")
+        if profile is None:  # registered by another process since profile_for_run looked
+            raise LoanDefaultError(f"training run {run_id} has no drift profile to register")
         bundle = load_state(run)
         bundle.preprocessor.check_finite()  # a run resumed from older state: never register NaN
         metrics = run.metrics or {}
@@ -192,6 +196,7 @@ def _register_once(engine: Any, *, run_id: int, schema: Any) -> str:
             build_artifact=lambda version: serialize_bundle(
                 replace(bundle, metadata=bundle.metadata | {"model_version": version})
             ),
+            profile=profile,
         )
         run.stage, run.model_version, run.state = "registered", row.model_version, None
         version = row.model_version

@@ -67,3 +67,10 @@ def test_ingest_quick(tmp_path: Path) -> None:
 def test_hot_swap_quick(tmp_path: Path) -> None:
     out = run_quick("hot_swap.py", tmp_path)
     assert "activation -> first answer" in out
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_monitoring_quick(tmp_path: Path) -> None:
+    out = run_quick("monitoring.py", tmp_path)
+    assert "Drift over 1M logged predictions" in out and "measure_drift" in out
