@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, CompoundSelect, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from src.data.monitoring_tables import DriftMetric, Outcome
@@ -33,7 +33,7 @@ class LivePredictions:
         return len(self.probabilities)
 
 
-def _window(model_version: str, start: dt.datetime, end: dt.datetime) -> list[object]:
+def _window(model_version: str, start: dt.datetime, end: dt.datetime) -> list[ColumnElement[bool]]:
     return [
         Prediction.model_version == model_version,
         Prediction.created_at >= start,
@@ -41,7 +41,9 @@ def _window(model_version: str, start: dt.datetime, end: dt.datetime) -> list[ob
     ]
 
 
-def _latest_per_application(model_version: str, start: dt.datetime, end: dt.datetime) -> Select:
+def _latest_per_application(
+    model_version: str, start: dt.datetime, end: dt.datetime
+) -> CompoundSelect:
     """Prediction ids to keep: the latest per application id, and every id-less one."""
     latest = (
         select(func.max(Prediction.id))

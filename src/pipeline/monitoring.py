@@ -111,11 +111,11 @@ def monitor(
             start=cohort_end - dt.timedelta(days=days),
             end=cohort_end,
         )
-        for found, note in (estimate, realised):
+        for found, remark in (estimate, realised):
             if found is not None:
                 performance.append(found)
-            if note:
-                notes.append(note)
+            if remark:
+                notes.append(remark)
     for note in notes:
         logger.info("monitoring %s: %s", model.model_version, note)
     return MonitoringResult(run, source, model.model_version, now, drift, performance, notes)
@@ -167,7 +167,8 @@ def _realise_cohort(
         if not missing:
             return None, f"no matured predictions {window}"
         metrics: dict[str, float] = {}
-        se, gap, details = None, {}, {"note": note}
+        se, gap = None, {}
+        details: dict[str, Any] = {"note": note}
     else:
         assert labelled.labels is not None
         metrics = classification_metrics(
