@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from typing import Any
 
 from rich.table import Table
@@ -35,12 +36,20 @@ def add_parsers(sub: Any) -> None:
     monitor.add_argument("--source", help="model line (default: DATA_SOURCE or the only one)")
     monitor.add_argument("--drift-window-days", type=int, help="override DRIFT_WINDOW_DAYS")
     monitor.add_argument("--outcome-window-days", type=int, help="override OUTCOME_WINDOW_DAYS")
+    monitor.add_argument(
+        "--since",
+        type=_timestamp,
+        help="measure live predictions made since this UTC time (ISO 8601), not the window",
+    )
     monitor.add_argument("--json", action="store_true", help="print the result as JSON")
 
     validate = sub.add_parser(
         "validate", help="monitor, score the active model on new rows, decide on retraining"
     )
     validate.add_argument("--source")
+    validate.add_argument(
+        "--since", type=_timestamp, help="monitor live predictions made since this UTC time"
+    )
     for flag, (dest, kind, setting) in THRESHOLD_FLAGS.items():
         validate.add_argument(flag, dest=dest, type=kind, help=f"override {setting}")
     validate.add_argument("--json", action="store_true", help="print the decision as JSON")
@@ -55,6 +64,7 @@ def _monitor(args: argparse.Namespace) -> None:
         source=args.source,
         drift_window_days=args.drift_window_days,
         outcome_window_days=args.outcome_window_days,
+        since=args.since,
     )
     snapshot = None
     if result.model_version is not None:
@@ -111,7 +121,7 @@ def _validate(args: argparse.Namespace) -> None:
     from src.pipeline.validation import validate
 
     thresholds = {dest: getattr(args, dest) for dest, _, _ in THRESHOLD_FLAGS.values()}
-    decision = validate(source=args.source, **thresholds)
+    decision = validate(source=args.source, since=args.since, **thresholds)
     if args.json:
         emit_json(decision.as_dict())
         return
@@ -137,6 +147,17 @@ def _validate(args: argparse.Namespace) -> None:
     console.print(table)
     verdict = "RETRAIN" if decision.retrain else "no retraining"
     console.print(f"decision: {verdict} — {decision.reason}", highlight=False)
+
+
+def _timestamp(text: str) -> dt.datetime:
+    """ISO 8601; a time without a zone is UTC (what the database stores)."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 time like 2026-12-01T08:00, got {text!r}"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _fmt(value: Any) -> str:

@@ -73,8 +73,13 @@ def monitor(
     now: dt.datetime | None = None,
     drift_window_days: int | None = None,
     outcome_window_days: int | None = None,
+    since: dt.datetime | None = None,
 ) -> MonitoringResult:
-    """Measure the active model of ``source``'s line; returns what was written, with notes."""
+    """Measure the active model of ``source``'s line; returns what was written, with notes.
+
+    ``since`` narrows the live window to predictions made from then on (e.g. since a
+    marketing campaign started) instead of the last ``DRIFT_WINDOW_DAYS``.
+    """
     settings = get_settings()
     days = settings.drift_window_days if drift_window_days is None else drift_window_days
     matured = settings.outcome_window_days if outcome_window_days is None else outcome_window_days
@@ -88,7 +93,7 @@ def monitor(
             logger.info("monitoring: %s", note)
             return MonitoringResult(run, source, None, now, notes=[note])
         ensure_profile(session, model=model)
-        start = now - dt.timedelta(days=days)
+        start = now - dt.timedelta(days=days) if since is None else since
         drift = [
             measure_drift(
                 session,

@@ -65,21 +65,22 @@ def validate(
     *,
     source: str | None = None,
     monitoring_run: str | None = None,
+    since: dt.datetime | None = None,
     **thresholds: Any,
 ) -> ValidationDecision:
     """Write the ``collected`` performance row with the decision, and return the decision.
 
     ``monitoring_run`` names the run of ``src.pipeline.monitoring.monitor`` whose drift and
     live performance the decision uses (the DAG's monitoring task); without it, monitoring
-    runs first.  ``thresholds`` override the settings per call (``f1_threshold``,
-    ``sample_threshold``, ``performance_drop_ratio``, ``psi_act_threshold`` ... see
-    ``RetrainingPolicy``).
+    runs first (over the live predictions made ``since`` then, if given).  ``thresholds``
+    override the settings per call (``f1_threshold``, ``sample_threshold``,
+    ``performance_drop_ratio``, ``psi_act_threshold`` ... see ``RetrainingPolicy``).
     """
     settings = get_settings()
     policy = RetrainingPolicy.from_settings(settings, **thresholds)
     source = resolve_line(source)
     if monitoring_run is None:
-        monitoring_run = monitor(source=source).monitoring_run
+        monitoring_run = monitor(source=source, since=since).monitoring_run
     with session_scope() as session:
         active = repo.get_active_model(session, source=source)
         performance, metrics = _evaluate_collected(session, active=active, source=source)
