@@ -59,6 +59,9 @@ bench: install
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/calibration.py
+	$(BIN)/python bench/monitoring.py
+	$(BIN)/python bench/report.py
 
 bench-quick: install
 	$(BIN)/pytest tests/bench

@@ -74,3 +74,10 @@ def test_hot_swap_quick(tmp_path: Path) -> None:
 def test_monitoring_quick(tmp_path: Path) -> None:
     out = run_quick("monitoring.py", tmp_path)
     assert "Drift over 1M logged predictions" in out and "measure_drift" in out
+
+
+@pytest.mark.slow
+def test_calibration_quick(tmp_path: Path) -> None:
+    out = run_quick("calibration.py", tmp_path)
+    for name in ("lending_club", "credit_data", "ECE before", "perfectly calibrated"):
+        assert name in out
