@@ -152,6 +152,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, elapsed: flo
         rows,
     )
     return (
+        "## Calibration\n\n"
         f"`python bench/calibration.py{' --quick' if args.quick else ''}`: "
         f"{args.folds} stratified folds per dataset, production defaults "
         f"({'quick model' if args.quick else 'TrainingConfig from Settings'}); ECE over 10 "
