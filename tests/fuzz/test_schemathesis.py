@@ -62,6 +62,11 @@ OPERATIONS = {
     "GET /model",
     "GET /metrics",
     "POST /admin/reload",
+    "GET /monitoring",
+    "GET /models",
+    "GET /models.json",
+    "GET /models/{version}/card.json",
+    "GET /models/{version}/report",
 }
 
 

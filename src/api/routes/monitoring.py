@@ -20,7 +20,11 @@ router = APIRouter(tags=["monitoring"])
 @router.get(
     "/monitoring",
     response_model=MonitoringInfo,
-    responses={503: {"model": ErrorResponse, "description": "no model, or registry unreachable"}},
+    responses={
+        404: {"model": ErrorResponse, "description": "`model` names no line with an active model"},
+        422: {"model": ErrorResponse, "description": "invalid parameter; `field` names it"},
+        503: {"model": ErrorResponse, "description": "no model, or registry unreachable"},
+    },
 )
 def monitoring(model: ModelDep) -> dict[str, Any]:
     """Drift (PSI of the score, CSI per feature) and performance of the served model.

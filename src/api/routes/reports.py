@@ -30,7 +30,14 @@ VersionParam = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 LineQuery = Annotated[str | None, Query(alias="model", min_length=1, max_length=128)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "no such model version"},
+    422: {"model": ErrorResponse, "description": "invalid parameter; `field` names it"},
     503: {"model": ErrorResponse, "description": "registry unreachable"},
+}
+# The HTML routes answer errors as JSON: say so, or the error would be documented as text/html.
+_JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+HTML_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": doc["description"], "content": _JSON_ERROR}
+    for code, doc in ERRORS.items()
 }
 
 
@@ -71,7 +78,7 @@ def _card(version: str, include_admin: bool) -> dict[str, Any]:
     return build_card(version=version, include_admin=include_admin)
 
 
-@router.get("/models", response_class=HTMLResponse, responses=ERRORS)
+@router.get("/models", response_class=HTMLResponse, responses=HTML_ERRORS)
 def models_page(line: LineQuery = None) -> HTMLResponse:
     """Every registered version with status, key metrics, deltas and links to its report."""
     from src.reporting.render import render_registry
@@ -95,7 +102,7 @@ def model_card(
     return _registry(lambda: _card(version, include_admin))
 
 
-@router.get("/models/{version}/report", response_class=HTMLResponse, responses=ERRORS)
+@router.get("/models/{version}/report", response_class=HTMLResponse, responses=HTML_ERRORS)
 def model_report(
     version: VersionParam, include_admin: Annotated[bool, Security(admin_view)]
 ) -> HTMLResponse:
