@@ -109,7 +109,6 @@ def fit_calibrator(
             positives,
             negatives,
         )
-        method = "platt"
         platt = _fit_platt(y, p)
         note = {"requested": "auto", "chosen_without_cv": True, "n": len(y), "positives": positives}
         return Calibrator(method=platt.method, params=platt.params, diagnostics=note)

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from config.settings import Settings
+from src.models.calibration import CALIBRATION_METHODS
 
 EARLY_STOPPING_METRICS = ("roc_auc", "loss")
-CALIBRATION_METHODS = ("auto", "platt", "isotonic", "none")  # src.models.calibration
 
 
 def _settings_default(name: str) -> Any:

@@ -25,7 +25,7 @@ from src.data import repository as repo
 from src.data.database import session_scope
 from src.data.frames import load_frame
 from src.data.tables import DriftMetric, ModelMetadata, ModelPerformance, utcnow
-from src.models.drift import drift_status
+from src.models.drift import SCORE, drift_status
 from src.models.metrics import classification_metrics
 from src.pipeline.model_lines import resolve_line
 from src.pipeline.monitoring import monitor
@@ -40,8 +40,6 @@ from src.pipeline.retraining_rules import (
 from src.pipeline.serving import predictor_for
 
 logger = logging.getLogger(__name__)
-
-SCORE = "__score__"
 
 
 @dataclass(frozen=True)

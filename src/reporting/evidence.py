@@ -25,7 +25,6 @@ from src.pipeline.splits import test_mask, unseen_by_both
 
 logger = logging.getLogger(__name__)
 
-SCORE = "__score__"
 # Reason codes are not logged with predictions; the report recomputes them for this many of
 # the newest logged decisions of the model (occlusion costs one forward row per feature).
 REASON_SAMPLE = 200
