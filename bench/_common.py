@@ -7,6 +7,7 @@ scripts can be rerun independently.  Quick (smoke) runs pass ``--output`` to a t
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import platform
@@ -68,6 +69,20 @@ def machine_line() -> str:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
         f"Python {platform.python_version()}, load average at the end {load}"
     )
+
+
+def bench_parser(doc: str | None, *, quick: str | None = None) -> argparse.ArgumentParser:
+    """A benchmark's parser: described by its docstring's first line; ``--quick`` when its
+    help is given (every quick mode is a smoke run whose figures are not published)."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    if quick is not None:
+        parser.add_argument("--quick", action="store_true", help=quick)
+    return parser
+
+
+def measured_on(table: str) -> str:
+    """A figure table closed by the line that says where it was measured."""
+    return f"{table}\n\nMeasured on: {machine_line()}.\n"
 
 
 def write_section(name: str, body: str, path: Path | None = None) -> Path:

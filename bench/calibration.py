@@ -24,7 +24,7 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker process, set before numpy
 
 import numpy as np
-from _common import machine_line, markdown_table, mean_std, publish, setup_logging
+from _common import bench_parser, machine_line, markdown_table, mean_std, publish, setup_logging
 from model_quality import DATASETS, QUICK_TT, load_dataset, outer_splits, task_indices
 
 from src.models.metrics import expected_calibration_error
@@ -169,8 +169,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, elapsed: flo
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny model, 2 folds, 2,000 rows")
+    parser = bench_parser(__doc__, quick="tiny model, 2 folds, 2,000 rows")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))

@@ -20,11 +20,18 @@ import sys
 import time
 from pathlib import Path
 
-from _common import fresh_database, machine_line, markdown_table, setup_logging, write_section
+from _common import (
+    bench_parser,
+    fresh_database,
+    machine_line,
+    markdown_table,
+    setup_logging,
+    write_section,
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--poll", type=float, default=0.5, help="MODEL_POLL_INTERVAL_SECONDS")
     parser.add_argument("--swaps", type=int, default=6)
     parser.add_argument("--quick", action="store_true", help="2 swaps (smoke run)")

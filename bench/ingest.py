@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from _common import (
+    bench_parser,
     fresh_database,
-    machine_line,
     markdown_table,
+    measured_on,
     publish,
     setup_logging,
     use_database,
@@ -210,14 +211,12 @@ def report(results: list[dict[str, Any]], quick: bool, elapsed: float) -> str:
         "quarantine); `raw step` = the same run minus the processed_data writes. `plain COPY` "
         "= read the file, JSON-encode each row's features, one COPY into an unconstrained, "
         "unindexed table with raw_data's columns. One run per size on a machine shared with "
-        f"other work (noisy). Total wall time {elapsed:.0f} s.\n\n"
-        f"{table}\n\nMeasured on: {machine_line()}.\n"
+        f"other work (noisy). Total wall time {elapsed:.0f} s.\n\n" + measured_on(table)
     )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10k rows only")
+    parser = bench_parser(__doc__, quick="10k rows only")
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="row counts"
     )

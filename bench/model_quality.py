@@ -48,9 +48,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker process, 
 import numpy as np
 import pandas as pd
 from _common import (
-    machine_line,
+    bench_parser,
     markdown_table,
     mean_std,
+    measured_on,
     publish,
     setup_logging,
 )
@@ -345,8 +346,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, elapsed: flo
         "Mean ± std over folds; F1 of the `bad` class at the threshold tuned on validation; "
         "fit time per model and fold with 1 torch/LightGBM thread, "
         f"{args.workers} fits in parallel (machine shared with other work, so times are noisy). "
-        f"Total wall time {elapsed / 60:.1f} min.\n\n"
-        f"{table}\n\nMeasured on: {machine_line()}.\n"
+        f"Total wall time {elapsed / 60:.1f} min.\n\n" + measured_on(table)
     )
 
 
@@ -359,8 +359,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run (~30 s)")
+    parser = bench_parser(__doc__, quick="tiny smoke run (~30 s)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="seed of the outer folds")
     parser.add_argument("--workers", type=int, default=2, help="parallel worker processes")

@@ -39,7 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import fresh_database, machine_line, markdown_table, publish, setup_logging
+from _common import (
+    bench_parser,
+    fresh_database,
+    markdown_table,
+    measured_on,
+    publish,
+    setup_logging,
+)
 
 logger = logging.getLogger("bench.monitoring")
 SCRIPT = Path(__file__).resolve()
@@ -276,14 +283,12 @@ def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy:
         f"{repeats} interleaved runs in one child process per size, after one untimed warm-up "
         "scan. RSS: the child's peak resident set (`VmHWM`) after imports and the warm-up vs "
         "after all runs: flat from 100k to 1M because no row reaches Python. Load average at "
-        f"the start {load_start}; busiest processes at the end: {busy}.\n\n"
-        f"{table}\n\nMeasured on: {machine_line()}.\n"
+        f"the start {load_start}; busiest processes at the end: {busy}.\n\n" + measured_on(table)
     )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10k rows only")
+    parser = bench_parser(__doc__, quick="10k rows only")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path, help="markdown file (default docs/benchmarks.md)")

@@ -30,6 +30,17 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _add_reading_flags(parser: argparse.ArgumentParser) -> None:
+    """How to read a SQL or CSV source: the same flags for ``collect`` and ``outcomes``."""
+    parser.add_argument("--sql-url", help="database URL for --source sql")
+    parser.add_argument("--query", help="SQL query for --source sql")
+    parser.add_argument(
+        "--na-values",
+        type=_csv,
+        help="comma-separated CSV cell values to read as missing (default: only empty cells)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loan-default", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default=None, help="override LOG_LEVEL")
@@ -44,13 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--id-column", help="row identifier column (becomes the row key)")
     collect.add_argument("--categorical", type=_csv, help="comma-separated override")
     collect.add_argument("--numerical", type=_csv, help="comma-separated override")
-    collect.add_argument("--sql-url", help="database URL for --source sql")
-    collect.add_argument("--query", help="SQL query for --source sql")
-    collect.add_argument(
-        "--na-values",
-        type=_csv,
-        help="comma-separated CSV cell values to read as missing (default: only empty cells)",
-    )
+    _add_reading_flags(collect)
     collect.add_argument("--batch-size", type=int, help="take at most N new rows (default: all)")
     collect.add_argument("--data-date", help="date to tag rows with (YYYY-MM-DD, default today)")
 
@@ -90,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         'each may carry an "application_id" (1-64 characters), echoed in the answer',
     )
     predict.add_argument("--explain", action="store_true", help="add reason codes")
-    _outcomes_parser(sub)
     predict.add_argument("--source", help="model line to score with (default: DATA_SOURCE)")
+    _outcomes_parser(sub)
 
     add_report_parser(sub)
 
@@ -110,8 +115,7 @@ def _outcomes_parser(sub: Any) -> None:
         "label for a stored id is quarantined unless --allow-update.",
     )
     outcomes.add_argument("--source", required=True, help="FILE.csv|.parquet | sql")
-    outcomes.add_argument("--sql-url", help="database URL for --source sql")
-    outcomes.add_argument("--query", help="SQL query for --source sql")
+    _add_reading_flags(outcomes)
     outcomes.add_argument("--id-column", required=True, help="column holding the application_id")
     outcomes.add_argument("--target", required=True, help="column holding the outcome")
     outcomes.add_argument(
@@ -125,11 +129,6 @@ def _outcomes_parser(sub: Any) -> None:
         "--allow-update",
         action="store_true",
         help="replace a stored outcome whose label differs (default: quarantine the new row)",
-    )
-    outcomes.add_argument(
-        "--na-values",
-        type=_csv,
-        help="comma-separated CSV cell values to read as missing (default: only empty cells)",
     )
     outcomes.add_argument("--json", action="store_true", help="machine-readable output")
 

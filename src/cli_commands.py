@@ -15,8 +15,20 @@ from rich.table import Table
 
 from config.settings import get_settings
 from src.cli_monitoring import MONITORING_COMMANDS
-from src.cli_output import console, emit_json
+from src.cli_output import console, emit_json, print_counts
 from src.cli_registry import REGISTRY_COMMANDS, resolve_line
+
+# The ``outcomes`` flags handed to record_outcomes() as they are.
+OUTCOME_ARGS = (
+    "id_column",
+    "target",
+    "positive",
+    "outcome_date_column",
+    "allow_update",
+    "sql_url",
+    "query",
+    "na_values",
+)
 
 
 def _init_db(_: argparse.Namespace) -> None:
@@ -32,30 +44,12 @@ def _collect(args: argparse.Namespace) -> None:
     from src.data.ingest import collect
     from src.data.source_options import SourceOptions
 
-    options = SourceOptions(
-        source=args.source,
-        name=args.name,
-        target=args.target,
-        positive=args.positive,
-        id_column=args.id_column,
-        categorical=args.categorical,
-        numerical=args.numerical,
-        sql_url=args.sql_url,
-        query=args.query,
-        na_values=args.na_values,
-    )
     summary = collect(
-        options=options,
+        options=SourceOptions.from_mapping(vars(args)),
         batch_size=args.batch_size,
         data_date=dt.date.fromisoformat(args.data_date) if args.data_date else None,
     )
-    table = Table(title=f"collect: {summary.source}")
-    counts = summary.as_dict()
-    columns = [k for k, v in counts.items() if k != "source" and isinstance(v, int)]
-    for key in columns:
-        table.add_column(key, justify="right")
-    table.add_row(*(str(counts[k]) for k in columns))
-    console.print(table)
+    print_counts(f"collect: {summary.source}", summary.as_dict())
     if summary.out_of_range:
         console.print(
             "quarantined for a magnitude beyond MAX_ABS_NUMERIC_VALUE, per column: "
@@ -123,27 +117,11 @@ def _outcomes(args: argparse.Namespace) -> None:
     """Record realised outcomes; the summary as a table (or JSON), then what to look at."""
     from src.pipeline.outcomes import record_outcomes
 
-    summary = record_outcomes(
-        source=args.source,
-        id_column=args.id_column,
-        target=args.target,
-        positive=args.positive,
-        outcome_date_column=args.outcome_date_column,
-        allow_update=args.allow_update,
-        sql_url=args.sql_url,
-        query=args.query,
-        na_values=args.na_values,
-    )
+    summary = record_outcomes(source=args.source, **{k: getattr(args, k) for k in OUTCOME_ARGS})
     if args.json:
         emit_json(summary.as_dict())
         return
-    table = Table(title=f"outcomes: {summary.origin}")
-    counts = summary.as_dict()
-    columns = [k for k, v in counts.items() if isinstance(v, int) and k != "quarantine_added"]
-    for key in columns:
-        table.add_column(key, justify="right")
-    table.add_row(*(str(counts[k]) for k in columns))
-    console.print(table)
+    print_counts(f"outcomes: {summary.origin}", summary.as_dict(), skip=("quarantine_added",))
     if summary.quarantined:
         console.print(
             f"quarantined ({summary.quarantine_added} new in loan_data.outcome_quarantine): "

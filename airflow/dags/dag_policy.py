@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule
+from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag
 
 # Errors that come back unchanged on every try, so a retry only delays the failure (and,
 # for training, repeats hours of work).  Subclasses match too.  Deliberately absent:
@@ -70,6 +70,20 @@ DAILY_DAG_ARGS: dict[str, Any] = COMMON_DAG_ARGS | {
     "schedule": "@daily",
     "dagrun_timeout": timedelta(hours=2),
 }
+
+
+def daily_dag(
+    dag_id: str, description: str, *, params: dict[str, Param], tag: str, doc: str | None
+) -> Any:
+    """``@dag`` for a daily DAG of the product (``DAILY_DAG_ARGS``), tagged ``loan-default``."""
+    return dag(
+        dag_id=dag_id,
+        description=description,
+        params=params,
+        tags=["loan-default", tag],
+        doc_md=doc,
+        **DAILY_DAG_ARGS,
+    )
 
 
 def optional_param(kind: str, description: str, **bounds: Any) -> Param:

@@ -15,8 +15,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import dag, task
-from dag_policy import DAILY_DAG_ARGS, optional_param, source_param
+from airflow.sdk import task
+from dag_policy import daily_dag, optional_param, source_param
 
 PARAMS = {
     "source": source_param(),
@@ -24,11 +24,12 @@ PARAMS = {
 }
 
 
-@dag(
-    dag_id="data_collection",
-    description="Ingest the next batch into loan_data.raw_data and build processed_data",
+@daily_dag(
+    "data_collection",
+    "Ingest the next batch into loan_data.raw_data and build processed_data",
     params=PARAMS,
-    **DAILY_DAG_ARGS | {"tags": ["loan-default", "data"], "doc_md": __doc__},
+    tag="data",
+    doc=__doc__,
 )
 def data_collection() -> None:
     @task(execution_timeout=timedelta(hours=1))

@@ -28,8 +28,8 @@ from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import dag, task
-from dag_policy import DAILY_DAG_ARGS, optional_param, source_param
+from airflow.sdk import task
+from dag_policy import daily_dag, optional_param, source_param
 
 # Param name -> (JSON type, description, bounds); each overrides the setting of that name.
 THRESHOLDS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -87,11 +87,12 @@ def _given(params: dict[str, Any] | None, names: dict[str, Any]) -> dict[str, An
     return {k: v for k, v in (params or {}).items() if k in names and v is not None}
 
 
-@dag(
-    dag_id="model_validation_deployment",
-    description="Validate the active model daily and trigger model_training when needed",
+@daily_dag(
+    "model_validation_deployment",
+    "Validate the active model daily and trigger model_training when needed",
     params=PARAMS,
-    **DAILY_DAG_ARGS | {"tags": ["loan-default", "validation"], "doc_md": __doc__},
+    tag="validation",
+    doc=__doc__,
 )
 def model_validation_deployment() -> None:
     @task(execution_timeout=timedelta(hours=1))

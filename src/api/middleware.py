@@ -23,15 +23,28 @@ from src.api.metrics import ServiceMetrics
 UNMATCHED = "unmatched"
 
 
-class RequestMetricsMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics) -> None:
+class HttpMiddleware:
+    """Passes lifespan and websocket traffic through untouched; subclasses see HTTP only."""
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "http":
+            await self.handle(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestMetricsMiddleware(HttpMiddleware):
+    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics) -> None:
+        super().__init__(app)
+        self.metrics = metrics
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status_code = 500
 
@@ -51,18 +64,17 @@ class RequestMetricsMiddleware:
             )
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimitMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            declared = _content_length(scope)
-            if declared is not None and declared > self.max_bytes:
-                detail = f"request body exceeds MAX_REQUEST_BYTES ({self.max_bytes} bytes)"
-                await _send_json(send, 413, {"detail": detail})
-                return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            detail = f"request body exceeds MAX_REQUEST_BYTES ({self.max_bytes} bytes)"
+            await _send_json(send, 413, {"detail": detail})
+            return
         await self.app(scope, receive, send)
 
 
@@ -70,7 +82,7 @@ class BodyReadTimeout(Exception):
     """The request body did not arrive within the deadline (raised from ``receive``)."""
 
 
-class BodyTimeoutMiddleware:
+class BodyTimeoutMiddleware(HttpMiddleware):
     """The whole request body must arrive within ``timeout_seconds`` of the request's start.
 
     ``receive`` is wrapped: while the body is incomplete each call waits only for what is left
@@ -79,13 +91,10 @@ class BodyTimeoutMiddleware:
     """
 
     def __init__(self, app: ASGIApp, *, timeout_seconds: float) -> None:
-        self.app = app
+        super().__init__(app)
         self.timeout_seconds = timeout_seconds
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         deadline = asyncio.get_running_loop().time() + self.timeout_seconds
         body_done = False
         started = False

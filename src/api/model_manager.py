@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from config.settings import get_settings
+from src.api.background import BackgroundThread
 from src.api.metrics import ServiceMetrics
 from src.api.model_lines import LineModels
 from src.data import repository as repo
@@ -111,8 +112,10 @@ def _summary(row: ModelMetadata) -> dict[str, Any]:
     }
 
 
-class ModelManager:
+class ModelManager(BackgroundThread):
     """Owns ``current`` (the served model) and the poller thread that keeps it up to date."""
+
+    thread_name = "model-poller"
 
     def __init__(
         self,
@@ -122,6 +125,7 @@ class ModelManager:
         metrics: ServiceMetrics,
         loader: Callable[[ModelMetadata], Predictor] = _default_loader,
     ) -> None:
+        super().__init__()
         self.current: LoadedModel | None = None
         self.line: str | None = None  # the default line ``current`` belongs to
         self.lines = LineModels(engine=engine, loader=loader, summary=_summary)
@@ -134,20 +138,8 @@ class ModelManager:
         self._loader = loader
         self._lock = threading.Lock()
         self._failed: tuple[str, str] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="model-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self, *, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
     def _run(self) -> None:
         self._safe_check()
         self.first_check.set()

@@ -25,6 +25,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from src.api.background import BackgroundThread
 from src.api.log_buffer import LogBuffer, Row
 from src.data.tables import Prediction
 
@@ -61,8 +62,10 @@ def insert_ignoring_duplicates(engine: Engine, rows: list[Row]) -> int:
         return len(result.fetchall())
 
 
-class PredictionLogWriter:
+class PredictionLogWriter(BackgroundThread):
     """Owns the buffer and the flusher thread; ``submit`` is all the request path calls."""
+
+    thread_name = "prediction-log"
 
     def __init__(
         self,
@@ -72,13 +75,12 @@ class PredictionLogWriter:
         flush_seconds: float,
         batch_size: int = 1000,
     ) -> None:
+        super().__init__()
         self.buffer = LogBuffer(capacity)
         self._engine = engine
         self._flush_seconds = flush_seconds
         self._batch_size = batch_size
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.written = 0
         self.rejected = 0
         self.flush_failures = 0
@@ -102,17 +104,12 @@ class PredictionLogWriter:
         }
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
-        self._thread.start()
+    def _interrupt(self) -> None:
+        self._wake.set()
 
     def stop(self, *, timeout: float = 5.0) -> None:
         """Stop the thread, then flush what is left (bounded by ``timeout``)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout=timeout)
         deadline = time.monotonic() + timeout
         while len(self.buffer) and time.monotonic() < deadline:
             if not self.flush_once():

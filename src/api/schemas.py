@@ -155,3 +155,10 @@ class ReloadResponse(BaseModel):
 class ErrorResponse(BaseModel):
     detail: str
     field: str | None = None
+
+
+def error_responses(
+    descriptions: dict[int, str], *, model: type[BaseModel] = ErrorResponse
+) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses=``: each status code documented with its body and its cause."""
+    return {code: {"model": model, "description": text} for code, text in descriptions.items()}

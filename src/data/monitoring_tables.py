@@ -10,21 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (
-    CheckConstraint,
-    Date,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from src.data.table_base import SCHEMA, Base, IdType, JSONType, RecordedAt, utcnow
+from src.data.table_base import SCHEMA, Base, IdType, RecordedAt, utcnow
 
 # PSI/CSI bands of the credit-risk convention: < 0.1 stable, 0.1-0.25 investigate, > 0.25 act.
 DRIFT_STATUSES = ("stable", "investigate", "act")
@@ -40,19 +29,21 @@ class Outcome(Base):
 
     __tablename__ = "outcomes"
     __table_args__ = (
-        UniqueConstraint("application_id", name="uq_outcomes_application_id"),
-        CheckConstraint("label IN (0, 1)", name="ck_outcomes_label"),
+        sa.UniqueConstraint("application_id", name="uq_outcomes_application_id"),
+        sa.CheckConstraint("label IN (0, 1)", name="ck_outcomes_label"),
         {"schema": SCHEMA},
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    application_id: Mapped[str] = mapped_column(String(64))
-    label: Mapped[int] = mapped_column(Integer)
-    raw_label: Mapped[str] = mapped_column(String(256))  # the value as the source gave it
-    outcome_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    origin: Mapped[str] = mapped_column(Text)  # the file or query it was recorded from
+    application_id: Mapped[str] = mapped_column(sa.String(64))
+    label: Mapped[int] = mapped_column(sa.Integer)
+    raw_label: Mapped[str] = mapped_column(sa.String(256))  # the value as the source gave it
+    outcome_date: Mapped[dt.date | None]
+    origin: Mapped[str] = mapped_column(sa.Text)  # the file or query it was recorded from
     recorded_at: Mapped[RecordedAt]
-    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(
+        sa.DateTime(timezone=True), nullable=True
+    )
 
 
 class OutcomeQuarantine(Base):
@@ -63,16 +54,16 @@ class OutcomeQuarantine(Base):
 
     __tablename__ = "outcome_quarantine"
     __table_args__ = (
-        UniqueConstraint("fingerprint", name="uq_outcome_quarantine_fingerprint"),
+        sa.UniqueConstraint("fingerprint", name="uq_outcome_quarantine_fingerprint"),
         {"schema": SCHEMA},
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    application_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    record: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    reason: Mapped[str] = mapped_column(Text)
-    origin: Mapped[str] = mapped_column(Text)
-    fingerprint: Mapped[str] = mapped_column(String(64))
+    application_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True, index=True)
+    record: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(sa.Text)
+    origin: Mapped[str] = mapped_column(sa.Text)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[RecordedAt]
 
 
@@ -88,12 +79,12 @@ class ModelProfile(Base):
     __table_args__ = {"schema": SCHEMA}
 
     model_version: Mapped[str] = mapped_column(
-        String(64),
-        ForeignKey(f"{SCHEMA}.model_metadata.model_version", ondelete="CASCADE"),
+        sa.String(64),
+        sa.ForeignKey(f"{SCHEMA}.model_metadata.model_version", ondelete="CASCADE"),
         primary_key=True,
     )
-    n_rows: Mapped[int] = mapped_column(Integer)
-    profile: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    n_rows: Mapped[int] = mapped_column(sa.Integer)
+    profile: Mapped[dict[str, Any]]
     created_at: Mapped[RecordedAt]
 
 
@@ -107,22 +98,26 @@ class DriftMetric(Base):
 
     __tablename__ = "drift_metrics"
     __table_args__ = (
-        CheckConstraint(DRIFT_STATUS_CHECK, name="ck_drift_status"),
-        Index("ix_drift_version_time", "model_version", "computed_at"),
+        sa.CheckConstraint(DRIFT_STATUS_CHECK, name="ck_drift_status"),
+        sa.Index("ix_drift_version_time", "model_version", "computed_at"),
         {"schema": SCHEMA},
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    monitoring_run: Mapped[str] = mapped_column(String(36), index=True)
-    model_version: Mapped[str] = mapped_column(String(64))
-    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    window_start: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    window_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    population: Mapped[str] = mapped_column(String(16))  # live | collected
-    feature: Mapped[str] = mapped_column(String(256))
-    psi: Mapped[float] = mapped_column(Float)
-    psi_null_p99: Mapped[float] = mapped_column(Float)
-    n_reference: Mapped[int] = mapped_column(Integer)
-    n_current: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    monitoring_run: Mapped[str] = mapped_column(sa.String(36), index=True)
+    model_version: Mapped[str] = mapped_column(sa.String(64))
+    computed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    window_start: Mapped[dt.datetime | None] = mapped_column(
+        sa.DateTime(timezone=True), nullable=True
+    )
+    window_end: Mapped[dt.datetime | None] = mapped_column(
+        sa.DateTime(timezone=True), nullable=True
+    )
+    population: Mapped[str] = mapped_column(sa.String(16))  # live | collected
+    feature: Mapped[str] = mapped_column(sa.String(256))
+    psi: Mapped[float] = mapped_column(sa.Float)
+    psi_null_p99: Mapped[float] = mapped_column(sa.Float)
+    n_reference: Mapped[int] = mapped_column(sa.Integer)
+    n_current: Mapped[int] = mapped_column(sa.Integer)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    detail: Mapped[dict[str, Any] | None]

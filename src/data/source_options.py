@@ -9,8 +9,9 @@ value must agree with what the first collect stored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
 
 
 def _strings(values: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -38,3 +39,9 @@ class SourceOptions:
         object.__setattr__(self, "positive", positive)
         for attr in ("categorical", "numerical", "na_values"):
             object.__setattr__(self, attr, _strings(getattr(self, attr)))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> SourceOptions:
+        """The options among ``values`` (e.g. ``vars()`` of parsed CLI arguments); the rest
+        is ignored, so a command's other flags need no filtering by the caller."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})

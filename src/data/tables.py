@@ -57,7 +57,7 @@ class DataSource(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # bundled | file | sql
     location: Mapped[str] = mapped_column(Text)  # dataset name, file path or query
-    feature_schema: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    feature_schema: Mapped[dict[str, Any]]
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -75,7 +75,7 @@ class RawData(Base):
     source: Mapped[str] = mapped_column(String(128), ForeignKey(f"{SCHEMA}.data_sources.name"))
     row_key: Mapped[str] = mapped_column(String(256))
     data_date: Mapped[dt.date] = mapped_column(Date, index=True)
-    record: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    record: Mapped[dict[str, Any]]
     label: Mapped[str] = mapped_column(String(256))
     ingested_at: Mapped[RecordedAt]
 
@@ -90,8 +90,8 @@ class ProcessedData(Base):
         IdType, ForeignKey(f"{SCHEMA}.raw_data.id", ondelete="CASCADE"), primary_key=True
     )
     source: Mapped[SourceName]
-    data_date: Mapped[dt.date] = mapped_column(Date)
-    features: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    data_date: Mapped[dt.date]
+    features: Mapped[dict[str, Any]]
     label: Mapped[int] = mapped_column(Integer)
     processed_at: Mapped[RecordedAt]
 
@@ -108,8 +108,8 @@ class QuarantinedRow(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     source: Mapped[SourceName]
     row_key: Mapped[str] = mapped_column(String(256))
-    data_date: Mapped[dt.date] = mapped_column(Date)
-    record: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    data_date: Mapped[dt.date]
+    record: Mapped[dict[str, Any]]
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[RecordedAt]
 
@@ -125,11 +125,11 @@ class TrainingRun(Base):
     # The last completed stage: prepared|pretrained|finetuned|evaluated|registered.  A failed
     # stage leaves it as it was (the cause goes to ``error``), so a retry resumes there.
     stage: Mapped[str] = mapped_column(String(32))
-    config: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    data_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    config: Mapped[dict[str, Any]]
+    data_snapshot: Mapped[dict[str, Any]]
     state: Mapped[bytes | None] = mapped_column(BlobType, nullable=True)
     state_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    metrics: Mapped[dict[str, Any] | None]
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -168,9 +168,9 @@ class ModelMetadata(Base):
     source: Mapped[SourceName]
     model_type: Mapped[str] = mapped_column(String(64), default="tab_transformer")
     training_run_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
-    training_config: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    feature_schema: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    data_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    training_config: Mapped[dict[str, Any]]
+    feature_schema: Mapped[dict[str, Any]]
+    data_snapshot: Mapped[dict[str, Any]]
     f1_score: Mapped[float] = mapped_column(Float)
     accuracy: Mapped[float] = mapped_column(Float)
     precision: Mapped[float] = mapped_column(Float)
@@ -279,7 +279,7 @@ class ModelPerformance(Base):
     missing_outcomes: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     monitoring_run: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     # The decision's rules (value, threshold, fired), CBPE-vs-realised gaps, notes.
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    details: Mapped[dict[str, Any] | None]
 
 
 class Prediction(Base):
@@ -302,7 +302,7 @@ class Prediction(Base):
     # The lender's id of the application (optional): what ``outcomes`` joins on.
     application_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     model_version: Mapped[str] = mapped_column(String(64), index=True)
-    features: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    features: Mapped[dict[str, Any]]
     probability: Mapped[float] = mapped_column(Float)
     prediction: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)

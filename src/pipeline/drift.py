@@ -16,6 +16,7 @@ sizes, and the bin shares of both sides, so an alarm can be replayed and plotted
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -132,13 +133,7 @@ def measure_drift(
                 window_start=window_start if windowed else None,
                 window_end=window_end if windowed else None,
                 population=population,
-                feature=index.feature,
-                psi=index.psi,
-                psi_null_p99=index.psi_null_p99,
-                n_reference=index.n_reference,
-                n_current=index.n_current,
-                status=index.status,
-                detail=index.detail,
+                **dataclasses.asdict(index),  # DriftIndex's fields are the table's columns
             )
         )
     session.flush()

@@ -17,6 +17,7 @@ One call measures, for a monitoring run (a uuid shared by every row it writes):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -33,12 +34,10 @@ from src.data.database import session_scope
 from src.data.tables import ModelMetadata, utcnow
 from src.models.cbpe import bootstrap_f1_se, estimate_metrics
 from src.models.metrics import classification_metrics
-from src.pipeline.drift import DriftReport, ensure_profile, measure_drift
+from src.pipeline.drift import POPULATIONS, DriftReport, ensure_profile, measure_drift
 from src.pipeline.model_lines import resolve_line
 
 logger = logging.getLogger(__name__)
-
-POPULATIONS = ("live", "collected")
 
 
 @dataclass(frozen=True)
@@ -140,23 +139,12 @@ def _estimate_recent(
         )
     metrics = estimate_metrics(pending.probabilities, threshold=model.threshold)
     expected_defaults = float(pending.probabilities.sum())
-    row = repo.add_performance(
-        session,
-        model_version=model.model_version,
-        source=model.source,
-        population="live",
-        estimated=True,
-        window_start=start,
-        window_end=end,
-        n_samples=len(pending),
-        n_positive=round(expected_defaults),
-        monitoring_run=run,
-        reason="CBPE estimate from calibrated probabilities (outcomes not known yet)",
-        details={"method": "CBPE", "expected_defaults": expected_defaults},
-        **_finite(metrics),
-    )
-    summary = PerformanceSummary(row.id, True, start, end, len(pending), metrics)
-    return summary, None
+    summary = PerformanceSummary(0, True, start, end, len(pending), metrics)
+    reason = "CBPE estimate from calibrated probabilities (outcomes not known yet)"
+    details = {"method": "CBPE", "expected_defaults": expected_defaults}
+    return _store_live(
+        session, summary, model, run, round(expected_defaults), reason, details
+    ), None
 
 
 def _realise_cohort(
@@ -187,26 +175,40 @@ def _realise_cohort(
             if math.isfinite(metrics[k]) and math.isfinite(estimated[k])
         }
         details = {"estimate_on_same_rows": _finite(estimated), "gap": gap, "f1_se": se}
+    summary = PerformanceSummary(0, False, start, end, len(labelled), metrics, se, missing, gap)
+    positives = int(labelled.labels.sum()) if labelled.labels is not None else 0
+    reason = f"realised on {len(labelled)} predictions joined to outcomes by application_id"
+    return _store_live(session, summary, model, run, positives, reason, details), note
+
+
+def _store_live(
+    session: Session,
+    summary: PerformanceSummary,
+    model: ModelMetadata,
+    run: str,
+    n_positive: int,
+    reason: str,
+    details: dict[str, Any],
+) -> PerformanceSummary:
+    """Write ``summary`` as a ``model_performance`` row of the live population; with its id."""
     row = repo.add_performance(
         session,
-        model_version=version,
+        model_version=model.model_version,
         source=model.source,
         population="live",
-        estimated=False,
-        window_start=start,
-        window_end=end,
-        n_samples=len(labelled),
-        n_positive=int(labelled.labels.sum()) if labelled.labels is not None else 0,
-        f1_se=se,
-        missing_outcomes=missing,
+        estimated=summary.estimated,
+        window_start=summary.window_start,
+        window_end=summary.window_end,
+        n_samples=summary.n,
+        n_positive=n_positive,
+        f1_se=summary.f1_se,
+        missing_outcomes=summary.missing_outcomes,
         monitoring_run=run,
-        reason=f"realised on {len(labelled)} predictions joined to outcomes by application_id",
+        reason=reason,
         details=details,
-        **_finite(metrics),
+        **_finite(summary.metrics),
     )
-    return PerformanceSummary(
-        row.id, False, start, end, len(labelled), metrics, se, missing, gap
-    ), note
+    return dataclasses.replace(summary, performance_id=row.id)
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, Any]:

@@ -25,6 +25,14 @@ from config.settings import Settings
 
 RELATIVE_METRICS = ("f1_score", "roc_auc")
 
+# RetrainingPolicy fields whose setting has another name (the rest share theirs).
+POLICY_SETTINGS = {
+    "f1_threshold": "f1_score_threshold",
+    "sample_threshold": "retraining_sample_threshold",
+    "min_samples": "drift_min_samples",
+    "cooldown_hours": "retrain_cooldown_hours",
+}
+
 
 @dataclass(frozen=True)
 class RetrainingPolicy:
@@ -43,18 +51,10 @@ class RetrainingPolicy:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> RetrainingPolicy:
         policy = cls(
-            f1_threshold=settings.f1_score_threshold,
-            f1_window_days=settings.f1_window_days,
-            sample_threshold=settings.retraining_sample_threshold,
-            performance_drop_ratio=settings.performance_drop_ratio,
-            drift_act_features_threshold=settings.drift_act_features_threshold,
-            psi_investigate_threshold=settings.psi_investigate_threshold,
-            psi_act_threshold=settings.psi_act_threshold,
-            min_samples=settings.drift_min_samples,
-            cooldown_hours=settings.retrain_cooldown_hours,
+            **{name: getattr(settings, POLICY_SETTINGS.get(name, name)) for name in FIELDS}
         )
         given = {k: v for k, v in overrides.items() if v is not None}
-        unknown = sorted(set(given) - {f.name for f in dataclasses.fields(cls)})
+        unknown = sorted(set(given) - set(FIELDS))
         if unknown:
             raise ValueError(f"unknown retraining thresholds {unknown}")
         policy = dataclasses.replace(policy, **given)
@@ -64,6 +64,9 @@ class RetrainingPolicy:
                 f"psi_act_threshold ({policy.psi_act_threshold})"
             )
         return policy
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(RetrainingPolicy))
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ def _evaluate_collected(
     """The reference design's validation: the active model on rows collected since training."""
     metrics: dict[str, float] | None = None
     n_samples = n_positive = 0
-    first_id = last_id = None
+    span: dict[str, int] = {}  # the raw ids scored, when any
     if active is not None:
         since_id = int(active.data_snapshot["max_raw_id"])
         fresh = load_frame(source=source, min_raw_id_exclusive=since_id)
@@ -141,7 +141,10 @@ def _evaluate_collected(
         if n_samples:
             proba = predictor_for(active).predict_proba(fresh.features)
             metrics = classification_metrics(fresh.labels, proba, threshold=active.threshold)
-            first_id, last_id = int(fresh.raw_ids.min()), int(fresh.raw_ids.max())
+            span = {
+                "first_raw_id": int(fresh.raw_ids.min()),
+                "last_raw_id": int(fresh.raw_ids.max()),
+            }
     trained_up_to = repo.max_trained_raw_id(session, source=source)
     new_samples = repo.count_processed_after(session, source=source, raw_id=trained_up_to)
     row = repo.add_performance(
@@ -151,9 +154,8 @@ def _evaluate_collected(
         population="collected",
         n_samples=n_samples,
         n_positive=n_positive,
-        first_raw_id=first_id,
-        last_raw_id=last_id,
         new_samples=new_samples,
+        **span,
         **(metrics or {}),
     )
     return row, metrics

@@ -137,26 +137,11 @@ def score_distribution_plot(
 ) -> str:
     with rc_context(STYLE):
         fig, ax = _figure()
-        total_good, total_bad = max(sum(good), 1), max(sum(bad), 1)
         lefts, width = list(edges[:-1]), edges[1] - edges[0]
-        ax.bar(
-            lefts,
-            [g / total_good for g in good],
-            width=width,
-            align="edge",
-            color=GOOD,
-            alpha=0.55,
-            label="goods",
-        )
-        ax.bar(
-            lefts,
-            [b / total_bad for b in bad],
-            width=width,
-            align="edge",
-            color=BAD,
-            alpha=0.55,
-            label="bads",
-        )
+        for counts, colour, label in ((good, GOOD, "goods"), (bad, BAD, "bads")):
+            total = max(sum(counts), 1)
+            shares = [c / total for c in counts]
+            ax.bar(lefts, shares, width=width, align="edge", color=colour, alpha=0.55, label=label)
         ax.axvline(threshold, color="black", linestyle="--", linewidth=0.8, label="threshold")
         ax.set(xlabel="predicted default probability", ylabel="share of the class")
         ax.set_title("Score distribution by class")

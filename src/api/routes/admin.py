@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, status
 from fastapi.responses import JSONResponse
 
 from src.api.deps import ServicesDep, require_admin_key
-from src.api.schemas import ErrorResponse, ReloadResponse
+from src.api.schemas import ReloadResponse, error_responses
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin_key)])
 
@@ -14,15 +14,14 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
 @router.post(
     "/reload",
     response_model=ReloadResponse,
-    responses={
-        401: {"model": ErrorResponse, "description": "missing or wrong X-API-Key"},
-        403: {"model": ErrorResponse, "description": "ADMIN_API_KEY is not set"},
-        409: {
-            "model": ReloadResponse,
-            "description": "the new model failed to load; the previous one is still served",
+    responses=error_responses({401: "missing or wrong X-API-Key", 403: "ADMIN_API_KEY is not set"})
+    | error_responses(
+        {
+            409: "the new model failed to load; the previous one is still served",
+            503: "model registry unreachable",
         },
-        503: {"model": ReloadResponse, "description": "model registry unreachable"},
-    },
+        model=ReloadResponse,
+    ),
 )
 def reload_model(services: ServicesDep) -> JSONResponse:
     """Load the active model if it changed; retries an artifact that failed before.

@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from config.settings import get_settings
 from src.api.deps import ModelDep
 from src.api.monitoring_schemas import MonitoringInfo
-from src.api.schemas import ErrorResponse
+from src.api.schemas import error_responses
 from src.data.database import get_engine, session_scope
 from src.pipeline.monitoring_view import monitoring_snapshot
 
@@ -20,11 +20,13 @@ router = APIRouter(tags=["monitoring"])
 @router.get(
     "/monitoring",
     response_model=MonitoringInfo,
-    responses={
-        404: {"model": ErrorResponse, "description": "`model` names no line with an active model"},
-        422: {"model": ErrorResponse, "description": "invalid parameter; `field` names it"},
-        503: {"model": ErrorResponse, "description": "no model, or registry unreachable"},
-    },
+    responses=error_responses(
+        {
+            404: "`model` names no line with an active model",
+            422: "invalid parameter; `field` names it",
+            503: "no model, or registry unreachable",
+        }
+    ),
 )
 def monitoring(model: ModelDep) -> dict[str, Any]:
     """Drift (PSI of the score, CSI per feature) and performance of the served model.

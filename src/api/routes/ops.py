@@ -9,13 +9,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from src.api.deps import ServicesDep
 from src.api.model_manager import LoadedModel, LoadError, ModelManager
 from src.api.schemas import (
-    ErrorResponse,
     FeatureInfo,
     FeatureSchemaInfo,
     HealthStatus,
     LoadErrorInfo,
     ModelInfo,
     ReadyStatus,
+    error_responses,
 )
 
 router = APIRouter(tags=["operations"])
@@ -46,7 +46,7 @@ async def ready(services: ServicesDep) -> JSONResponse:
 @router.get(
     "/model",
     response_model=ModelInfo,
-    responses={503: {"model": ErrorResponse, "description": "no model loaded yet"}},
+    responses=error_responses({503: "no model loaded yet"}),
 )
 async def model(services: ServicesDep) -> ModelInfo | JSONResponse:
     """The served model: version, metrics, threshold, feature schema, load state."""

@@ -9,11 +9,13 @@ rendered here, in the worker thread, as plain JSON; ``response_model`` documents
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
+from fastapi.types import DecoratedCallable
 
 from config.settings import get_settings
 from src.api.deps import ModelDep, ServicesDep, read_body, request_id, require_predict_key
@@ -27,7 +29,11 @@ from src.api.inference import (
     single_record,
 )
 from src.api.model_manager import LoadedModel
-from src.api.schemas import BatchPredictionResponse, ErrorResponse, PredictionResult
+from src.api.schemas import (
+    BatchPredictionResponse,
+    PredictionResult,
+    error_responses,
+)
 from src.api.state import Services
 
 router = APIRouter(tags=["prediction"], dependencies=[Depends(require_predict_key)])
@@ -49,16 +55,15 @@ def _body_doc(component: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "PREDICT_API_KEY is set and X-API-Key is wrong"},
-    413: {
-        "model": ErrorResponse,
-        "description": "body or batch too large, or too many records x features to explain",
-    },
-    404: {"model": ErrorResponse, "description": "`model` names no line with an active model"},
-    422: {"model": ErrorResponse, "description": "invalid input; `field` names the culprit"},
-    503: {"model": ErrorResponse, "description": "no model loaded yet (or the line's cannot load)"},
-}
+ERRORS = error_responses(
+    {
+        401: "PREDICT_API_KEY is set and X-API-Key is wrong",
+        413: "body or batch too large, or too many records x features to explain",
+        404: "`model` names no line with an active model",
+        422: "invalid input; `field` names the culprit",
+        503: "no model loaded yet (or the line's cannot load)",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -81,12 +86,16 @@ def scoring_call(
 Call = Annotated[ScoringCall, Depends(scoring_call)]
 
 
-@router.post(
-    "/predict",
-    response_model=PredictionResult,
-    responses=ERRORS,
-    openapi_extra=_body_doc("PredictRequest"),
-)
+def _scoring_route(
+    path: str, response: type[Any], body: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """Both scoring routes: the same errors, and a body documented from the live model."""
+    return router.post(
+        path, response_model=response, responses=ERRORS, openapi_extra=_body_doc(body)
+    )
+
+
+@_scoring_route("/predict", PredictionResult, "PredictRequest")
 def predict(call: Call) -> JSONResponse:
     """Score one application; `prediction` is 1 when `probability` >= the model's threshold.
 
@@ -109,12 +118,7 @@ def predict(call: Call) -> JSONResponse:
     return JSONResponse(scored.items[0], headers={"X-Request-ID": call.rid})
 
 
-@router.post(
-    "/predict/batch",
-    response_model=BatchPredictionResponse,
-    responses=ERRORS,
-    openapi_extra=_body_doc("BatchPredictRequest"),
-)
+@_scoring_route("/predict/batch", BatchPredictionResponse, "BatchPredictRequest")
 def predict_batch(call: Call) -> JSONResponse:
     """Score up to MAX_BATCH_SIZE applications in one forward pass; results keep input order.
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import get_settings
 from src.api.deps import api_key_header, require_admin_key
-from src.api.schemas import ErrorResponse
+from src.api.schemas import error_responses
 from src.data.database import get_engine, session_scope
 
 router = APIRouter(tags=["reports"])
@@ -28,11 +28,13 @@ T = TypeVar("T")
 
 VersionParam = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 LineQuery = Annotated[str | None, Query(alias="model", min_length=1, max_length=128)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "no such model version"},
-    422: {"model": ErrorResponse, "description": "invalid parameter; `field` names it"},
-    503: {"model": ErrorResponse, "description": "registry unreachable"},
-}
+ERRORS = error_responses(
+    {
+        404: "no such model version",
+        422: "invalid parameter; `field` names it",
+        503: "registry unreachable",
+    }
+)
 # The HTML routes answer errors as JSON: say so, or the error would be documented as text/html.
 _JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
 HTML_ERRORS: dict[int | str, dict[str, Any]] = {
