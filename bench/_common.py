@@ -80,9 +80,9 @@ def bench_parser(doc: str | None, *, quick: str | None = None) -> argparse.Argum
     return parser
 
 
-def measured_on(table: str) -> str:
+def measured_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A figure table closed by the line that says where it was measured."""
-    return f"{table}\n\nMeasured on: {machine_line()}.\n"
+    return f"{markdown_table(header, rows)}\n\nMeasured on: {machine_line()}.\n"
 
 
 def write_section(name: str, body: str, path: Path | None = None) -> Path:

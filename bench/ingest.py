@@ -33,8 +33,7 @@ import pandas as pd
 from _common import (
     bench_parser,
     fresh_database,
-    markdown_table,
-    measured_on,
+    measured_table,
     publish,
     setup_logging,
     use_database,
@@ -188,7 +187,7 @@ def report(results: list[dict[str, Any]], quick: bool, elapsed: float) -> str:
                 f"{r['collect']['processed_seconds']:.1f}",
             ]
         )
-    table = markdown_table(
+    table = measured_table(
         [
             "rows",
             "plain COPY (rows/s)",
@@ -211,7 +210,7 @@ def report(results: list[dict[str, Any]], quick: bool, elapsed: float) -> str:
         "quarantine); `raw step` = the same run minus the processed_data writes. `plain COPY` "
         "= read the file, JSON-encode each row's features, one COPY into an unconstrained, "
         "unindexed table with raw_data's columns. One run per size on a machine shared with "
-        f"other work (noisy). Total wall time {elapsed:.0f} s.\n\n" + measured_on(table)
+        f"other work (noisy). Total wall time {elapsed:.0f} s.\n\n" + table
     )
 
 

@@ -49,9 +49,8 @@ import numpy as np
 import pandas as pd
 from _common import (
     bench_parser,
-    markdown_table,
     mean_std,
-    measured_on,
+    measured_table,
     publish,
     setup_logging,
 )
@@ -320,7 +319,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, elapsed: flo
                         mean_std([r["fit_s"] for r in g], 1),
                     ]
                 )
-    table = markdown_table(
+    table = measured_table(
         [
             "dataset",
             "labels",
@@ -346,7 +345,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, elapsed: flo
         "Mean ± std over folds; F1 of the `bad` class at the threshold tuned on validation; "
         "fit time per model and fold with 1 torch/LightGBM thread, "
         f"{args.workers} fits in parallel (machine shared with other work, so times are noisy). "
-        f"Total wall time {elapsed / 60:.1f} min.\n\n" + measured_on(table)
+        f"Total wall time {elapsed / 60:.1f} min.\n\n" + table
     )
 
 

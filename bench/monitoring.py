@@ -42,8 +42,7 @@ import numpy as np
 from _common import (
     bench_parser,
     fresh_database,
-    markdown_table,
-    measured_on,
+    measured_table,
     publish,
     setup_logging,
 )
@@ -255,7 +254,7 @@ def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy:
                 f"{r['rss_before_mib']:.0f} / {r['peak_rss_mib']:.0f}",
             ]
         )
-    table = markdown_table(
+    table = measured_table(
         [
             "logged predictions",
             "COPY + VACUUM ANALYZE (s)",
@@ -283,7 +282,7 @@ def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy:
         f"{repeats} interleaved runs in one child process per size, after one untimed warm-up "
         "scan. RSS: the child's peak resident set (`VmHWM`) after imports and the warm-up vs "
         "after all runs: flat from 100k to 1M because no row reaches Python. Load average at "
-        f"the start {load_start}; busiest processes at the end: {busy}.\n\n" + measured_on(table)
+        f"the start {load_start}; busiest processes at the end: {busy}.\n\n" + table
     )
 
 

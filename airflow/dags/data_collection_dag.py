@@ -18,19 +18,14 @@ from typing import Any
 from airflow.sdk import task
 from dag_policy import daily_dag, optional_param, source_param
 
+DESCRIPTION = "Ingest the next batch into loan_data.raw_data and build processed_data"
 PARAMS = {
     "source": source_param(),
     "batch_size": optional_param("integer", "rows per run (default INGEST_BATCH_SIZE)", minimum=1),
 }
 
 
-@daily_dag(
-    "data_collection",
-    "Ingest the next batch into loan_data.raw_data and build processed_data",
-    params=PARAMS,
-    tag="data",
-    doc=__doc__,
-)
+@daily_dag("data_collection", DESCRIPTION, params=PARAMS, tag="data", doc=__doc__)
 def data_collection() -> None:
     @task(execution_timeout=timedelta(hours=1))
     def collect(

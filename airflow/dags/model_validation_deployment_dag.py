@@ -76,6 +76,7 @@ WINDOWS: dict[str, tuple[str, str, dict[str, Any]]] = {
         {"minimum": 0},
     ),
 }
+DESCRIPTION = "Validate the active model daily and trigger model_training when needed"
 PARAMS = {"source": source_param()} | {
     name: optional_param(kind, text, **bounds)
     for name, (kind, text, bounds) in (THRESHOLDS | WINDOWS).items()
@@ -87,13 +88,7 @@ def _given(params: dict[str, Any] | None, names: dict[str, Any]) -> dict[str, An
     return {k: v for k, v in (params or {}).items() if k in names and v is not None}
 
 
-@daily_dag(
-    "model_validation_deployment",
-    "Validate the active model daily and trigger model_training when needed",
-    params=PARAMS,
-    tag="validation",
-    doc=__doc__,
-)
+@daily_dag("model_validation_deployment", DESCRIPTION, params=PARAMS, tag="validation", doc=__doc__)
 def model_validation_deployment() -> None:
     @task(execution_timeout=timedelta(hours=1))
     def monitor(params: dict[str, Any] | None = None) -> str:

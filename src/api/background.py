@@ -12,9 +12,8 @@ class BackgroundThread:
     :meth:`stop` still joins it (bounded) so a clean shutdown finishes its last iteration.
     """
 
-    thread_name = "background"
-
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.thread_name = name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -115,8 +115,6 @@ def _summary(row: ModelMetadata) -> dict[str, Any]:
 class ModelManager(BackgroundThread):
     """Owns ``current`` (the served model) and the poller thread that keeps it up to date."""
 
-    thread_name = "model-poller"
-
     def __init__(
         self,
         *,
@@ -125,7 +123,7 @@ class ModelManager(BackgroundThread):
         metrics: ServiceMetrics,
         loader: Callable[[ModelMetadata], Predictor] = _default_loader,
     ) -> None:
-        super().__init__()
+        super().__init__("model-poller")
         self.current: LoadedModel | None = None
         self.line: str | None = None  # the default line ``current`` belongs to
         self.lines = LineModels(engine=engine, loader=loader, summary=_summary)

@@ -65,8 +65,6 @@ def insert_ignoring_duplicates(engine: Engine, rows: list[Row]) -> int:
 class PredictionLogWriter(BackgroundThread):
     """Owns the buffer and the flusher thread; ``submit`` is all the request path calls."""
 
-    thread_name = "prediction-log"
-
     def __init__(
         self,
         *,
@@ -75,7 +73,7 @@ class PredictionLogWriter(BackgroundThread):
         flush_seconds: float,
         batch_size: int = 1000,
     ) -> None:
-        super().__init__()
+        super().__init__("prediction-log")
         self.buffer = LogBuffer(capacity)
         self._engine = engine
         self._flush_seconds = flush_seconds

@@ -92,7 +92,7 @@ class ProcessedData(Base):
     source: Mapped[SourceName]
     data_date: Mapped[dt.date]
     features: Mapped[dict[str, Any]]
-    label: Mapped[int] = mapped_column(Integer)
+    label: Mapped[int]  # 0 or 1 (the positive class)
     processed_at: Mapped[RecordedAt]
 
 

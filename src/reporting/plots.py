@@ -77,11 +77,11 @@ def pr_plot(
 
 def ks_plot(
     *,
+    ks: float,
+    ks_population_share: float,
     population_share: Sequence[float],
     cum_bad: Sequence[float],
     cum_good: Sequence[float],
-    ks: float,
-    ks_population_share: float,
 ) -> str:
     with rc_context(STYLE):
         fig, ax = _figure()
