@@ -19,6 +19,14 @@ class SchemaError(LoanDefaultError):
     """A feature schema is invalid (overlapping columns, missing target ...)."""
 
 
+class MissingColumnError(DataSourceError, SchemaError):
+    """A column the caller named (id, target, date) is not in the source.
+
+    Still a ``DataSourceError`` for callers that catch those, and a ``SchemaError`` so that
+    Airflow's retry policy fails it at once: re-reading the same source finds the same columns.
+    """
+
+
 class NoDataError(LoanDefaultError):
     """There are not enough stored rows for the requested operation."""
 

@@ -6,7 +6,7 @@ text), and ``GROUP BY GROUPING SETS ((score), (f1), (f2), ..., ())`` aggregates 
 the same pass, ``GROUPING()`` telling "this row group is not about f1" from "f1 is NULL"
 (missing).  A million logged predictions come back as a few hundred rows; none is loaded into
 Python.  On SQLite (the laptop demo) the same counts are made in Python over chunks of rows
-(``src.models.drift_counts``), so memory stays bounded there too.
+(``src.data.drift_counts``), so memory stays bounded there too.
 
 Values that are not numbers cannot break the statement: a numerical feature is read only
 when ``jsonb_typeof`` says ``number`` (a string, a boolean or an object counts as missing),
@@ -25,9 +25,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from src.data.database import is_postgres
+from src.data.drift_counts import GroupKey, count_numbers, count_values, counts_from_groups
+from src.data.monitoring_tables import SCORE
 from src.data.tables import Prediction, ProcessedData
-from src.models.drift import SCORE
-from src.models.drift_counts import GroupKey, count_numbers, count_values, counts_from_groups
 
 CHUNK_ROWS = 5000  # rows per chunk on the Python path (SQLite, scoring collected rows)
 AGGREGATE_WORK_MEM = "64MB"  # for the one counting statement only (see _with_work_mem)

@@ -18,6 +18,8 @@ from src.data.table_base import SCHEMA, Base, IdType, RecordedAt, utcnow
 # PSI/CSI bands of the credit-risk convention: < 0.1 stable, 0.1-0.25 investigate, > 0.25 act.
 DRIFT_STATUSES = ("stable", "investigate", "act")
 DRIFT_STATUS_CHECK = "status IN ('stable', 'investigate', 'act')"
+# drift_metrics.feature (and the profile's key) of the model's score, beside the real features.
+SCORE = "__score__"
 
 
 class Outcome(Base):

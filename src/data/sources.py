@@ -21,7 +21,7 @@ from config.settings import quote_password
 from src.data.csv_reading import check_column_names, read_csv
 from src.data.database import redact_url
 from src.data.source_options import SourceOptions
-from src.exceptions import DataSourceError
+from src.exceptions import DataSourceError, MissingColumnError
 from src.utils.logging import redact
 
 __all__ = [
@@ -178,7 +178,7 @@ def read_source(spec: SourceSpec) -> pd.DataFrame:
     frame.columns = [str(c) for c in frame.columns]
     for role, column in (("target", spec.target), ("id", spec.id_column)):
         if column is not None and column not in frame.columns:
-            raise DataSourceError(
+            raise MissingColumnError(
                 f"{role} column {column!r} not found in {spec.describe()}; "
                 f"columns are {list(frame.columns)}"
             )

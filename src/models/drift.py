@@ -27,7 +27,6 @@ from scipy.stats import chi2  # type: ignore[import-untyped]  # a scikit-learn d
 from src.data.feature_schema import FeatureSchema
 
 PROFILE_FORMAT = 1
-SCORE = "__score__"  # the feature name of the model's score in profiles and drift_metrics
 # PSI is infinite for a bin that is empty on one side; such bins are floored at this share.  It
 # bounds one empty bin's contribution at about |share| * ln(share / 1e-4) (0.46 for a 10% bin),
 # far above any band, so "a bin emptied" or "an unseen category appeared" still alarms.

@@ -26,6 +26,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from config.settings import get_settings
+from src.data.drift_counts import count_numbers
 from src.data.drift_queries import (
     PopulationCounts,
     collected_counts,
@@ -33,11 +34,11 @@ from src.data.drift_queries import (
     live_counts,
 )
 from src.data.frames import records_to_frame
+from src.data.monitoring_tables import SCORE
 from src.data.tables import DriftMetric, ModelMetadata
 from src.exceptions import ConfigurationError
 from src.models.artifact import load_bundle
 from src.models.drift import (
-    SCORE,
     bin_labels,
     drift_status,
     occupied_bins,
@@ -45,7 +46,6 @@ from src.models.drift import (
     psi_null_p99,
     reference_shares,
 )
-from src.models.drift_counts import count_numbers
 from src.models.predictor import Predictor
 from src.pipeline.drift_profiles import ensure_profile
 

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from src.data import monitoring_repository as mon
+from src.data.monitoring_tables import SCORE
 from src.data.tables import DriftMetric, ModelPerformance
 
-SCORE = "__score__"
 VIEW_METRICS = ("f1_score", "precision", "recall", "accuracy", "roc_auc", "ks", "ece")
 
 

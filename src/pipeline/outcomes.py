@@ -30,7 +30,7 @@ from src.data.outcome_rows import check_outcome_rows
 from src.data.outcome_store import ids_without_predictions, store_outcomes, store_rejected
 from src.data.source_options import SourceOptions
 from src.data.sources import SourceSpec, read_source, resolve_source, source_kind
-from src.exceptions import ConfigurationError, DataSourceError
+from src.exceptions import ConfigurationError, MissingColumnError
 
 __all__ = ["OutcomeSummary", "record_outcomes"]
 
@@ -84,8 +84,9 @@ def record_outcomes(
     engine: Engine | None = None,
 ) -> OutcomeSummary:
     """Record the outcomes of ``source`` (a .csv/.parquet path, or ``"sql"`` with
-    ``sql_url`` and ``query``); raises ``DataSourceError`` naming the columns present when
-    ``id_column``, ``target`` or ``outcome_date_column`` is absent, before writing anything.
+    ``sql_url`` and ``query``); raises ``MissingColumnError`` (a ``DataSourceError`` that
+    Airflow does not retry) naming the columns present when ``id_column``, ``target`` or
+    ``outcome_date_column`` is absent, before writing anything.
 
     Ids repeat across runs by design: a later run is compared with the stored outcomes.
     """
@@ -95,7 +96,7 @@ def record_outcomes(
     origin = _origin(spec)
     frame = read_source(spec)
     if outcome_date_column and outcome_date_column not in frame.columns:
-        raise DataSourceError(
+        raise MissingColumnError(
             f"outcome date column {outcome_date_column!r} not found in {spec.describe()}; "
             f"columns are {list(frame.columns)}"
         )

@@ -24,8 +24,9 @@ from src.data import monitoring_repository as mon
 from src.data import repository as repo
 from src.data.database import session_scope
 from src.data.frames import load_frame
+from src.data.monitoring_tables import SCORE
 from src.data.tables import DriftMetric, ModelMetadata, ModelPerformance, utcnow
-from src.models.drift import SCORE, drift_status
+from src.models.drift import drift_status
 from src.models.metrics import classification_metrics
 from src.pipeline.model_lines import resolve_line
 from src.pipeline.monitoring import monitor

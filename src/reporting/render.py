@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from src.data.monitoring_tables import SCORE
 from src.reporting import plots
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -120,7 +121,7 @@ def _over_time_plots(over_time: dict[str, Any]) -> dict[str, tuple[str, str]]:
     for row in over_time["drift"]:
         if row["psi"] is None:
             continue
-        name = "score PSI" if row["feature"] == "__score__" else f"CSI {row['feature']}"
+        name = "score PSI" if row["feature"] == SCORE else f"CSI {row['feature']}"
         name = f"{name} ({row['population']})"
         xs, ys = drift[name]
         xs.append(dt.datetime.fromisoformat(row["at"]))

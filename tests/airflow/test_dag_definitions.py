@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from src.exceptions import DataSourceError, MissingColumnError
 from tests.airflow.conftest import DAG_IDS, DAGS_FOLDER, _run
 from tests.conftest import ADMIN_URL
 
@@ -178,11 +179,16 @@ def test_policy_module_is_light_and_names_real_exceptions() -> None:
         and node.value is not None
     )
     assert listed and len(set(listed)) == len(listed)
+    classes = []
     for path in listed:
         module, _, name = path.rpartition(".")
-        assert issubclass(getattr(importlib.import_module(module), name), Exception), path
-    # A source read can fail transiently (a SQL server restarting): that one is retried.
+        classes.append(getattr(importlib.import_module(module), name))
+        assert issubclass(classes[-1], Exception), path
+    # A source read can fail transiently (a SQL server restarting): that one is retried ...
     assert "src.exceptions.DataSourceError" not in listed
+    assert not issubclass(DataSourceError, tuple(classes))
+    # ... but not a named column missing from it: re-reading finds the same columns.
+    assert issubclass(MissingColumnError, tuple(classes))
 
 
 BAD_DAG = """

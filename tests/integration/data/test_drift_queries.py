@@ -16,8 +16,9 @@ from sqlalchemy import text
 from src.data.database import get_engine, init_db, session_scope
 from src.data.drift_queries import collected_counts, live_counts
 from src.data.feature_schema import FeatureSchema
+from src.data.monitoring_tables import SCORE
 from src.data.tables import DataSource, Prediction, ProcessedData, RawData
-from src.models.drift import SCORE, build_profile
+from src.models.drift import build_profile
 
 SCHEMA = FeatureSchema(
     categorical=("term", "sub_grade"),

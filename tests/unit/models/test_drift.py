@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from src.data.drift_counts import count_numbers, count_values, counts_from_groups
 from src.data.feature_schema import FeatureSchema
 from src.models.drift import (
     SHARE_FLOOR,
@@ -21,7 +22,6 @@ from src.models.drift import (
     psi_null_p99,
     reference_shares,
 )
-from src.models.drift_counts import count_numbers, count_values, counts_from_groups
 
 
 def test_psi_of_identical_shares_is_zero_and_known_values_match():
