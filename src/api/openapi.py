@@ -177,4 +177,5 @@ def install_openapi(app: FastAPI, services: Services) -> None:
         cache.update(key=key, doc=doc)
         return doc
 
+    # FastAPI documents replacing app.openapi as the way to customise the schema.
     app.openapi = openapi  # type: ignore[method-assign]

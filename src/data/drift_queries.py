@@ -30,15 +30,21 @@ from src.data.monitoring_tables import SCORE
 from src.data.tables import Prediction, ProcessedData
 
 CHUNK_ROWS = 5000  # rows per chunk on the Python path (SQLite, scoring collected rows)
+SAMPLE_SEED = 20240101  # TABLESAMPLE ... REPEATABLE: a fixed seed, so samples can be replayed
 AGGREGATE_WORK_MEM = "64MB"  # for the one counting statement only (see _with_work_mem)
 
 
 @dataclass(frozen=True)
 class PopulationCounts:
-    """How many rows a population has, and their counts per bin (``SCORE`` when counted)."""
+    """How many rows a population has, and their counts per bin (``SCORE`` when counted).
+
+    ``sampled_from`` is the population's size when the counts are of a sample of it (``n``
+    rows), None when every row was counted.
+    """
 
     n: int
     counts: dict[str, np.ndarray]
+    sampled_from: int | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class _Population:
     orm_filter: tuple[Any, ...]  # the same filter for the Python path
     model: Any  # the ORM class
     score: bool  # whether the table holds the model's score (``probability``)
+    sample_rows: int = 0  # count a sample of about this many rows when there are more (SQL)
 
 
 def live_counts(
@@ -59,10 +66,14 @@ def live_counts(
     window_start: dt.datetime,
     window_end: dt.datetime,
     in_database: bool | None = None,
+    sample_rows: int = 0,
 ) -> PopulationCounts:
     """Counts of the predictions ``model_version`` logged in ``[window_start, window_end)``.
 
     ``in_database`` forces the SQL (True) or Python (False) path; by default SQL on PostgreSQL.
+    ``sample_rows`` > 0: when the window holds more rows than that, the SQL path counts a
+    repeatable random sample of table pages holding about that many of them (see
+    ``_sql_counts``); the Python path always counts every row.
     """
     population = _Population(
         table="loan_data.predictions",
@@ -75,6 +86,7 @@ def live_counts(
         ),
         model=Prediction,
         score=True,
+        sample_rows=sample_rows,
     )
     return _counts(session, profile=profile, population=population, in_database=in_database)
 
@@ -138,6 +150,17 @@ def _sql_counts(
     session: Session, *, entries: Mapping[str, Mapping[str, Any]], population: _Population
 ) -> PopulationCounts:
     params: dict[str, Any] = dict(population.params)
+    table, total = population.table, None
+    if population.sample_rows > 0:
+        total = int(session.execute(_count_sql(population), params).scalar_one())
+        if total > population.sample_rows:
+            # SYSTEM sampling reads only the sampled pages: the JSON extraction and binning
+            # that dominate the exact count run on about sample_rows rows.  REPEATABLE: the
+            # same rows give the same sample, so a measurement can be replayed.
+            params["sample_percent"] = 100.0 * population.sample_rows / total
+            table += f" TABLESAMPLE SYSTEM (:sample_percent) REPEATABLE ({SAMPLE_SEED})"
+        else:
+            total = None
     columns = []
     for i, (name, entry) in enumerate(entries.items()):
         params[f"k{i}"], params[f"e{i}"] = name, entry.get("edges", [])
@@ -160,7 +183,7 @@ def _sql_counts(
     sets = ", ".join(f"({a})" for a in aliases)
     # Only generated aliases and the fixed table/filter text are spliced in; feature names and
     # edges are bound parameters.
-    inner = " ".join(["SELECT", ", ".join(columns), "FROM", population.table])
+    inner = " ".join(["SELECT", ", ".join(columns), "FROM", table])
     source = " ".join(["(", inner, "WHERE", population.where, ") AS t"])
     sql = " ".join(["SELECT", outer, ", count(*) FROM", source, "GROUP BY GROUPING SETS (", sets])
     sql += ", ())"
@@ -178,7 +201,11 @@ def _sql_counts(
         name: counts_from_groups(entry, groups[i])
         for i, (name, entry) in enumerate(entries.items())
     }
-    return PopulationCounts(n=n, counts=counts)
+    return PopulationCounts(n=n, counts=counts, sampled_from=total)
+
+
+def _count_sql(population: _Population) -> Any:
+    return text(" ".join(["SELECT count(*) FROM", population.table, "WHERE", population.where]))
 
 
 def _with_work_mem(session: Session, statement: Any, params: dict[str, Any]) -> list[Any]:

@@ -77,6 +77,7 @@ class DriftReport:
     features: list[DriftIndex]
     features_in_act: list[str]
     note: str | None
+    sampled_from: int | None = None  # rows in the window, when ``n_current`` is a sample
 
 
 def measure_drift(
@@ -103,6 +104,7 @@ def measure_drift(
             model_version=version,
             window_start=window_start,
             window_end=window_end,
+            sample_rows=settings.drift_sample_rows,
         )
         what = f"live predictions of {version} between {window_start} and {window_end}"
     elif population == "collected":
@@ -123,7 +125,10 @@ def measure_drift(
     schema = model.feature_schema
     names = [n for n in (*schema["categorical"], *schema["numerical"]) if n in profile["features"]]
     entries = [(n, profile["features"][n]) for n in names] + [(SCORE, profile["score"])]
-    indexes = {name: _index(name, entry, counts.counts[name], **bands) for name, entry in entries}
+    indexes = {
+        name: _index(name, entry, counts.counts[name], sampled_from=counts.sampled_from, **bands)
+        for name, entry in entries
+    }
     windowed = population == "live"
     for index in indexes.values():
         session.add(
@@ -140,21 +145,30 @@ def measure_drift(
     score = indexes.pop(SCORE)
     features = list(indexes.values())
     in_act = [i.feature for i in features if i.status == "act"]
+    sampled = f" sampled from {counts.sampled_from}" if counts.sampled_from else ""
     logger.info(
-        "drift of %s (%s, %d rows): score %s (PSI %.3f); features in act: %s",
+        "drift of %s (%s, %d rows%s): score %s (PSI %.3f); features in act: %s",
         version,
         population,
         counts.n,
+        sampled,
         score.status,
         score.psi,
         in_act or "none",
     )
-    return DriftReport(population, counts.n, score, features, in_act, None)
+    return DriftReport(population, counts.n, score, features, in_act, None, counts.sampled_from)
 
 
 def _index(
-    name: str, entry: dict[str, Any], current: np.ndarray, *, investigate: float, act: float
+    name: str,
+    entry: dict[str, Any],
+    current: np.ndarray,
+    *,
+    investigate: float,
+    act: float,
+    sampled_from: int | None,
 ) -> DriftIndex:
+    """PSI of ``current`` against the entry; its null p99 at the counted (sample) size."""
     reference = reference_shares(entry)
     n_current = int(current.sum())
     value = psi(reference, current)
@@ -166,6 +180,8 @@ def _index(
         "reference": [float(s) for s in reference],
         "current": [float(c) / n_current for c in current],
     }
+    if sampled_from is not None:
+        detail["sampled_from"] = sampled_from
     status = drift_status(value, null_p99=null, investigate=investigate, act=act)
     return DriftIndex(name, value, null, int(entry["n_rows"]), n_current, status, detail)
 

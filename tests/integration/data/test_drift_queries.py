@@ -160,3 +160,34 @@ def test_sql_handles_a_population_with_no_rows_and_restores_work_mem(db_url):
         )
         assert session.execute(text("SHOW work_mem")).scalar_one() == "3MB"
     assert counts.n == 0 and all(c.sum() == 0 for c in counts.counts.values())
+
+
+def test_a_large_window_is_counted_on_a_repeatable_sample(db_url):
+    """Above ``sample_rows`` the SQL path counts a page sample: about that many rows, the same
+    rows on every run, with shares close to the full count's; at or below it, every row."""
+    profile = _profile()
+    records = _records(np.random.default_rng(2), 4000)
+    _insert(db_url, records)
+    with session_scope(get_engine(db_url)) as session:
+
+        def live(sample_rows: int):
+            return live_counts(
+                session,
+                profile=profile,
+                model_version="v0001",
+                window_start=START,
+                window_end=END,
+                sample_rows=sample_rows,
+            )
+
+        exact, first, again = live(0), live(1000), live(1000)
+        everything = live(exact.n)
+    assert exact.sampled_from is None and everything.sampled_from is None
+    assert _as_lists(everything) == _as_lists(exact)
+    assert first.sampled_from == exact.n > 2000
+    assert 300 < first.n < 0.75 * exact.n, (first.n, exact.n)  # pages sampled: near 1,000
+    assert _as_lists(first) == _as_lists(again)  # REPEATABLE
+    for name, counts in first.counts.items():
+        assert counts.sum() == first.n, name
+        gap = np.abs(counts / first.n - exact.counts[name] / exact.n).max()
+        assert gap < 0.1, (name, gap)  # a sample of the same rows, not other rows
