@@ -293,6 +293,8 @@ class Prediction(Base):
     __tablename__ = "predictions"
     __table_args__ = (
         UniqueConstraint("prediction_id", name="uq_predictions_prediction_id"),
+        # Monitoring reads one version's predictions in a time window (migration 0005).
+        Index("ix_predictions_version_time", "model_version", "created_at"),
         {"schema": SCHEMA},
     )
 
@@ -301,7 +303,7 @@ class Prediction(Base):
     request_id: Mapped[str] = mapped_column(String(64), index=True)
     # The lender's id of the application (optional): what ``outcomes`` joins on.
     application_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    model_version: Mapped[str] = mapped_column(String(64), index=True)
+    model_version: Mapped[str] = mapped_column(String(64))
     features: Mapped[dict[str, Any]]
     probability: Mapped[float] = mapped_column(Float)
     prediction: Mapped[int] = mapped_column(Integer)
