@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     # time grows with it, ~65 ms per record at 64 features on one core).
     explain_rows_per_pass: int = Field(default=1024, ge=1)
     max_explain_cells: int = Field(default=20_000, ge=1)
+    # `loan-default score`: source rows scored (and committed) per transaction.  A run killed
+    # mid-way loses at most one chunk of work; larger chunks amortise the per-commit cost.
+    batch_scoring_chunk_size: int = Field(default=10_000, ge=1)
     prediction_log_buffer_size: int = Field(default=100_000, ge=1)
     prediction_log_flush_seconds: float = Field(default=1.0, gt=0.0)
     cors_origins: list[str] = Field(default_factory=list)

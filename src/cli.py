@@ -17,6 +17,7 @@ from rich.console import Console
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from config.settings import describe_settings_error, get_settings
+from src.cli_batch import SCORE_COMMANDS, add_score_parser
 from src.cli_commands import COMMANDS
 from src.cli_monitoring import add_parsers as add_monitoring_parsers
 from src.cli_report import REPORT_COMMANDS, add_report_parser
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     _outcomes_parser(sub)
 
     add_report_parser(sub)
+    add_score_parser(sub)
 
     serve = sub.add_parser("serve", help="run the FastAPI service with uvicorn")
     serve.add_argument("--host", default=None)
@@ -137,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         configure_logging(args.log_level or get_settings().log_level)
-        return int((COMMANDS | REPORT_COMMANDS)[args.command](args) or 0)
+        return int((COMMANDS | REPORT_COMMANDS | SCORE_COMMANDS)[args.command](args) or 0)
     except ValidationError as exc:  # an invalid setting (env or .env), named by its variable
         errors.print(f"[bold red]error:[/] {redact(describe_settings_error(exc))}", highlight=False)
     except LoanDefaultError as exc:

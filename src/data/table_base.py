@@ -1,9 +1,10 @@
 """The declarative base and the column types every table module shares.
 
 The schema itself is declared by the ORM models in ``src.data.tables`` (data, registry and
-serving log) and ``src.data.monitoring_tables`` (outcomes, drift, reference profiles); both
-register on this one ``Base``, and ``src.data.tables`` imports the monitoring models, so
-importing it gives Alembic and the tests the whole schema.
+serving log), ``src.data.monitoring_tables`` (outcomes, drift, reference profiles) and
+``src.data.batch_tables`` (batch scoring runs and scores); all register on this one ``Base``,
+and ``src.data.tables`` imports the other two, so importing it gives Alembic and the tests the
+whole schema.
 """
 
 from __future__ import annotations

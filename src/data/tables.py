@@ -327,7 +327,9 @@ class ModelEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
-# The monitoring models register on the same Base: importing this module gives the whole schema.
+# The monitoring and batch-scoring models register on the same Base: importing this module
+# gives the whole schema.
+from src.data.batch_tables import BATCH_RUN_STATUSES, BatchRun, BatchScore  # noqa: E402
 from src.data.monitoring_tables import (  # noqa: E402
     DRIFT_STATUSES,
     DriftMetric,
@@ -337,10 +339,13 @@ from src.data.monitoring_tables import (  # noqa: E402
 )
 
 __all__ = [
+    "BATCH_RUN_STATUSES",
     "DRIFT_STATUSES",
     "MODEL_STATUSES",
     "SCHEMA",
     "Base",
+    "BatchRun",
+    "BatchScore",
     "DataSource",
     "DriftMetric",
     "ModelArtifact",
