@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     drift_min_samples: int = Field(default=100, ge=1)
     # On PostgreSQL, live drift counts a repeatable random sample of about this many rows when
     # the window holds more (0: count every row).  The reference profile has a few thousand
-    # rows, so past ~50,000 current rows PSI's noise is the reference's, not the sample's.
-    drift_sample_rows: int = Field(default=50_000, ge=0)
+    # rows, so past ~25,000 current rows most of PSI's noise is the reference's, not the sample's.
+    drift_sample_rows: int = Field(default=25_000, ge=0)
     outcome_window_days: int = Field(default=365, ge=0)
     # Bands of the credit-risk convention: < investigate stable, > act act (and above the
     # 99th percentile of PSI under no change, so small samples do not raise alarms).
