@@ -8,20 +8,22 @@ killed run started without ``--run-id`` can still be named (it is also in loan_d
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from src.cli_output import console, emit_json, print_counts
 
+HELP = "batch-score every stored row of a source (resumable with --run-id)"
+DESCRIPTION = (
+    "Score every processed row of a source with its active model (or --model) into "
+    "loan_data.batch_scores, one transaction per chunk.  A run interrupted mid-way stays "
+    "'running'; the same command with its --run-id scores only the missing rows."
+)
+
 
 def add_score_parser(sub: Any) -> None:
-    score = sub.add_parser(
-        "score",
-        help="batch-score every stored row of a source (resumable with --run-id)",
-        description="Score every processed row of a source with its active model (or --model) "
-        "into loan_data.batch_scores, one transaction per chunk.  A run interrupted mid-way "
-        "stays 'running'; the same command with its --run-id scores only the missing rows.",
-    )
+    score = sub.add_parser("score", help=HELP, description=DESCRIPTION)
     score.add_argument(
         "--source", help="model line to score (default: DATA_SOURCE or the only one)"
     )
@@ -63,13 +65,13 @@ def _score(args: argparse.Namespace) -> None:
         chunk_size=chunk_size,
         progress=not (args.no_progress or args.json),
     )
-    result: dict[str, Any] = summary.as_dict()
+    result: dict[str, Any] = asdict(summary)
     if args.output is not None:
         result["output"] = str(_write_parquet(summary.run_id, args.output))
     if args.json:
         emit_json(result)
         return
-    print_counts(f"score: run {summary.run_id} ({summary.status})", summary.as_dict())
+    print_counts(f"score: run {summary.run_id} ({summary.status})", asdict(summary))
     console.print(
         f"{summary.rows_scored} rows scored by {summary.model_version} in {summary.seconds:.2f} s "
         f"({summary.rows_per_second:.0f} rows/s), {summary.rows_skipped} already done",

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from src.data.batch_tables import BatchRun, BatchScore
-from src.data.tables import ProcessedData, RawData, utcnow
+from src.data.tables import ModelMetadata, ProcessedData, RawData, utcnow
 
 
 @dataclass(frozen=True)
@@ -48,20 +48,22 @@ def create_run(
     session: Session,
     *,
     run_id: str,
-    source: str,
-    model_version: str,
+    model: ModelMetadata,
     chunk_size: int,
-    rows_total: int,
-    max_raw_id: int,
+    extent: tuple[int, int],
 ) -> BatchRun:
-    """Insert the run as ``running`` unless it exists (a concurrent start); return the row."""
+    """Insert the run as ``running`` unless it exists (a concurrent start); return the row.
+
+    ``extent`` is ``source_extent`` of the model's source when the run starts: the rows it
+    covers, even if more are collected before it completes.
+    """
     values = {
         "run_id": run_id,
-        "source": source,
-        "model_version": model_version,
+        "source": model.source,
+        "model_version": model.model_version,
         "chunk_size": chunk_size,
-        "rows_total": rows_total,
-        "max_raw_id": max_raw_id,
+        "rows_total": extent[0],
+        "max_raw_id": extent[1],
         "status": "running",
         "started_at": utcnow(),
     }

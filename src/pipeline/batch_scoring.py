@@ -56,9 +56,6 @@ class BatchSummary:
     seconds: float
     rows_per_second: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def score_source(
     *,
@@ -111,7 +108,7 @@ def score_source(
         seconds=round(seconds, 3),
         rows_per_second=round(scored / seconds, 1) if seconds > 0 else 0.0,
     )
-    logger.info("batch run %s: %s", run_id, summary.as_dict())
+    logger.info("batch run %s: %s", run_id, asdict(summary))
     return summary
 
 
@@ -163,15 +160,9 @@ def _resolve(
 def _start(*, run_id: str, model: ModelMetadata, chunk_size: int) -> BatchRun:
     """Record the run as ``running``, fixing the rows it covers (those stored now)."""
     with session_scope() as session:
-        rows_total, max_raw_id = batch.source_extent(session, source=model.source)
+        extent = batch.source_extent(session, source=model.source)
         run = batch.create_run(
-            session,
-            run_id=run_id,
-            source=model.source,
-            model_version=model.model_version,
-            chunk_size=chunk_size,
-            rows_total=rows_total,
-            max_raw_id=max_raw_id,
+            session, run_id=run_id, model=model, chunk_size=chunk_size, extent=extent
         )
     if (run.source, run.model_version) != (model.source, model.model_version):
         raise ConfigurationError(f"batch run {run_id!r} was just started with other settings")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from config.settings import get_settings
 from src.reporting.card import build_card
@@ -18,8 +18,9 @@ from src.reporting.render import render_report
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class WrittenReport:
+class WrittenReport(NamedTuple):
+    """A written report: where it is, how large, how long it took, on how many test rows."""
+
     version: str
     path: Path
     size_bytes: int
