@@ -2,13 +2,15 @@
 
 Measures, in one run, single-row and 1,000-row batch latency (p50/p99) and throughput, for
 
-* **in-process**: ``request_to_record`` -> ``records_to_frame`` -> ``Predictor.predict_proba``
-  (the work a request does, minus HTTP/JSON), and
+* **in-process**: ``request_to_record`` -> ``Predictor.predict_records`` (the work a request
+  does, minus HTTP/JSON), and
 * **HTTP**: ``POST /predict`` and ``POST /predict/batch`` over keep-alive connections,
   sequentially (latency) and from several client threads (single-row throughput).
 
 In-process and HTTP calls alternate one by one, so on a shared, noisy machine both see the
-same load and their ratio stays meaningful.
+same load and their ratio stays meaningful.  The hot path is measured the same way: one row
+as a bare forward pass of its preprocessed tensors, through the DataFrame path serving used
+before, and through the records path it uses now, interleaved call by call.
 
 The model comes from ``--database-url`` (its active model) or, by default, from a temporary
 SQLite database into which lending_club is collected and a model trained with quick settings.
@@ -148,12 +150,12 @@ def row(
 def measure(
     predictor: Any, requests: list[dict[str, Any]], base_url: str, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
-    """In-process = validation + frame + one forward pass: a request's work minus HTTP/JSON."""
+    """In-process = validation + records -> tensors + one forward pass: a request's work
+    minus HTTP/JSON (what ``score_records`` runs)."""
     import httpx
     import torch
 
     from config.settings import get_settings
-    from src.data.frames import records_to_frame
     from src.pipeline.serving import request_to_record
 
     torch.set_num_threads(get_settings().torch_num_threads)  # as the server does
@@ -162,7 +164,7 @@ def measure(
 
     def score(rows: list[dict[str, Any]]) -> None:
         records = [request_to_record(r, schema=schema) for r in rows]
-        predictor.predict_proba(records_to_frame(records, schema))
+        predictor.predict_records(records)  # what score_records runs (pandas-free)
 
     with httpx.Client(base_url=base_url, timeout=60) as client:
 
@@ -185,13 +187,59 @@ def measure(
         )
     concurrent, wall = concurrent_singles(base_url, requests, args)
     name_b = f"{args.batch_size}-row batch"
+    bare, frame, records = hot_path(predictor, requests, args.single)
     return [
+        row("single row, forward pass only", "in-process", 1, bare),
+        row("single row, DataFrame path (before)", "in-process", 1, frame),
+        row("single row, records path (now)", "in-process", 1, records),
         row("single row", "in-process", 1, local_1),
         row("single row", "HTTP", 1, http_1),
         row(name_b, "in-process", args.batch_size, local_b),
         row(name_b, "HTTP", args.batch_size, http_b),
         row(f"single row, {args.concurrency} client threads", "HTTP", 1, concurrent, wall),
     ]
+
+
+def hot_path(
+    predictor: Any, requests: list[dict[str, Any]], n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One row three ways, interleaved: the bare forward pass of an already-preprocessed row,
+    the DataFrame path serving used before (validate, frame, transform, forward, unseen
+    categories) and the records path it uses now (validate, records -> tensors, forward)."""
+    from src.data.frames import records_to_frame
+    from src.models.record_transform import transform_records
+    from src.pipeline.serving import request_to_record
+
+    schema = predictor.schema
+    tensors = [
+        transform_records(predictor.preprocessor, [request_to_record(r, schema=schema)])[:2]
+        for r in requests
+    ]
+
+    def forward(i: int) -> None:
+        predictor._proba(*tensors[i % len(tensors)])
+
+    def frame_path(i: int) -> None:
+        frame = records_to_frame(
+            [request_to_record(requests[i % len(requests)], schema=schema)], schema
+        )
+        predictor.predict_proba(frame)
+        predictor.unseen_categories(frame)
+
+    def records_path(i: int) -> None:
+        predictor.predict_records([request_to_record(requests[i % len(requests)], schema=schema)])
+
+    calls = (forward, frame_path, records_path)
+    for i in range(10):
+        for call in calls:
+            call(i)
+    out = np.empty((3, n))
+    for i in range(n):
+        for k, call in enumerate(calls):
+            started = time.perf_counter()
+            call(i)
+            out[k, i] = time.perf_counter() - started
+    return out[0], out[1], out[2]
 
 
 def concurrent_singles(
@@ -299,6 +347,12 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"| {name} | {http['p50'] / local['p50']:.2f}x "
             f"| {http['throughput'] / local['throughput']:.2f}x |"
         )
+    bare = by_key[("single row, forward pass only", "in-process")]["p50"]
+    print("\n| single row, in-process | p50 ms | x bare forward pass |")
+    print("|---|---:|---:|")
+    for name in ("forward pass only", "DataFrame path (before)", "records path (now)"):
+        p50 = by_key[(f"single row, {name}", "in-process")]["p50"]
+        print(f"| {name} | {p50:.2f} | {p50 / bare:.1f}x |")
     print(
         f"\nHTTP / in-process: ratios above; {os.cpu_count()} CPUs, "
         f"TORCH_NUM_THREADS={os.environ.get('TORCH_NUM_THREADS', 'default')}"

@@ -9,7 +9,7 @@ test split (``is_test_row``) is a property of a row's identity, not of a frame.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +72,7 @@ def is_test_row(source: str, row_key: str, *, test_fraction: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2.0**64 < test_fraction
 
 
-def records_to_frame(records: Sequence[dict[str, Any]], schema: FeatureSchema) -> pd.DataFrame:
+def records_to_frame(records: Sequence[Mapping[str, Any]], schema: FeatureSchema) -> pd.DataFrame:
     """JSON-like records -> feature frame (columns ``schema.features``; str/None, float/NaN).
 
     Absent keys are missing values; keys that are not features are ignored.

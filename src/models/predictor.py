@@ -13,6 +13,7 @@ bounded size (``max_rows_per_pass``), so memory does not grow with the number of
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from torch import Tensor
 from src.data.feature_schema import FeatureSchema
 from src.models.artifact import ModelBundle
 from src.models.preprocessing import Preprocessor
+from src.models.record_transform import plain_records, transform_records
 
 
 class Predictor:
@@ -96,6 +98,25 @@ class Predictor:
             return np.zeros(0, dtype=np.float64)
         x_cat, x_num = self._bundle.preprocessor.transform(frame)
         return self._proba(x_cat, x_num)
+
+    def predict_records(
+        self, records: Sequence[Mapping[str, Any]]
+    ) -> tuple[np.ndarray, list[list[str]]]:
+        """Calibrated PDs and each record's unseen categories, for validated request records.
+
+        The serving hot path: no DataFrame (``src.models.record_transform``), identical
+        results.  Records that need parsing (numbers as text) take the DataFrame path.
+        """
+        pre = self._bundle.preprocessor
+        if not records:
+            return np.zeros(0, dtype=np.float64), []
+        if plain_records(records, pre):
+            x_cat, x_num, unseen = transform_records(pre, records)
+            return self._proba(x_cat, x_num), unseen
+        from src.data.frames import records_to_frame
+
+        frame = records_to_frame(records, pre.schema)
+        return self.predict_proba(frame), self.unseen_categories(frame)
 
     def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, 0/1 labels) using the bundle's tuned threshold."""

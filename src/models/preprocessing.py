@@ -94,7 +94,7 @@ class Preprocessor:
             mean, std, skew = finite_moments(filled)
             if observed.size > 2 and abs(skew) > skew_threshold:
                 log_columns.append(col)
-                filled = _signed_log1p(filled)
+                filled = signed_log1p(filled)
                 mean, std, _ = finite_moments(filled)
             means[col] = mean
             stds[col] = std if std > 1e-12 else 1.0  # constant column -> all zeros, no NaN
@@ -134,6 +134,11 @@ class Preprocessor:
         return [len(self.categories[col]) + 1 for col in self.schema.categorical]
 
     @property
+    def vocabulary_index(self) -> dict[str, dict[str, int]]:
+        """Per categorical column, category -> embedding index (0: unknown or missing)."""
+        return self._index
+
+    @property
     def n_numerical_out(self) -> int:
         return len(self.schema.numerical) + len(self.indicator_columns)
 
@@ -164,7 +169,7 @@ class Preprocessor:
             missing = np.isnan(raw)
             filled = np.where(missing, self.medians[col], raw)
             if col in log_set:
-                filled = _signed_log1p(filled)
+                filled = signed_log1p(filled)
             with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: clipped below
                 scaled = (filled - self.means[col]) / self.stds[col]
             x_num[:, j] = np.clip(scaled, -self.clip, self.clip)
@@ -249,5 +254,6 @@ def _numeric_array(series: pd.Series, col: str) -> np.ndarray:
     return values
 
 
-def _signed_log1p(values: np.ndarray) -> np.ndarray:
+def signed_log1p(values: np.ndarray) -> np.ndarray:
+    """sign(x) * log(1 + |x|): monotonic, so the median commutes with it."""
     return np.sign(values) * np.log1p(np.abs(values))

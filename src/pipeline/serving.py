@@ -190,18 +190,21 @@ def score_records(
     n_features = len(predictor.schema.features)
     if explain and len(records) * n_features > settings.max_explain_cells:
         raise ExplainTooLarge(len(records), n_features, settings.max_explain_cells)
-    frame = records_to_frame(records, predictor.schema)
-    proba = [float(p) for p in predictor.predict_proba(frame)]
+    reasons = None
+    if explain:  # occlusion reads the original values: the DataFrame path
+        frame = records_to_frame(records, predictor.schema)
+        scores, found = predictor.predict_proba(frame), predictor.unseen_categories(frame)
+        reasons = predictor.explain(
+            frame, top_k=5, max_rows_per_pass=settings.explain_rows_per_pass
+        )
+    else:
+        scores, found = predictor.predict_records(records)
+    proba = [float(p) for p in scores]
     for i, p in enumerate(proba):
         if not math.isfinite(p):  # defensive: the preprocessor clips, so this should not happen
             where = f"{field_prefix}[{i}]" if field_prefix else "body"
             raise InvalidInputError(where, "the model produced no finite probability for it")
-    unseen = unseen if unseen is not None else predictor.unseen_categories(frame)
-    reasons = (
-        predictor.explain(frame, top_k=5, max_rows_per_pass=settings.explain_rows_per_pass)
-        if explain
-        else None
-    )
+    unseen = unseen if unseen is not None else found
     threshold, version = float(predictor.threshold), model_version or predictor.version
     latency_ms = (time.perf_counter() - started) * 1000.0
     created_at = dt.datetime.now(dt.UTC)
