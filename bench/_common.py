@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 import statistics
+import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -78,6 +79,14 @@ def bench_parser(doc: str | None, *, quick: str | None = None) -> argparse.Argum
     if quick is not None:
         parser.add_argument("--quick", action="store_true", help=quick)
     return parser
+
+
+def busy_processes() -> str:
+    """The five busiest processes by CPU share (command names): what ran beside a benchmark."""
+    out = subprocess.run(
+        ["ps", "-eo", "pcpu=,comm=", "--sort=-pcpu"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    return ", ".join(" ".join(line.split()[::-1]) + "%" for line in out[:5]) or "n/a"
 
 
 def measured_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

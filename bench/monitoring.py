@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 from _common import (
     bench_parser,
+    busy_processes,
     fresh_database,
     measured_table,
     publish,
@@ -246,14 +247,6 @@ def run_child(url: str, repeats: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- parent
-def busy_processes() -> str:
-    """The five busiest other processes by CPU share (command names only)."""
-    out = subprocess.run(
-        ["ps", "-eo", "pcpu=,comm=", "--sort=-pcpu"], capture_output=True, text=True, check=False
-    ).stdout.splitlines()
-    return ", ".join(" ".join(line.split()[::-1]) + "%" for line in out[:5]) or "n/a"
-
-
 def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy: str) -> str:
     rows = []
     for r in results:

@@ -23,6 +23,7 @@ All request loops are bounded and everything stays on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import socket
@@ -36,8 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import busy_processes, markdown_table, measured_table, publish, setup_logging
 
 ROOT = Path(__file__).resolve().parents[1]
+logger = logging.getLogger("bench.serve")
 QUICK_TRAINING = {
     "NUM_LAYERS": "2",
     "PRETRAIN_EPOCHS": "1",
@@ -330,37 +333,58 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    print("\n| measurement | path | calls | p50 ms | p99 ms | rows/s |")
-    print("|---|---|---:|---:|---:|---:|")
-    for r in results:
-        print(
-            f"| {r['name']} | {r['path']} | {r['calls']} | {r['p50']:.2f} | {r['p99']:.2f} "
-            f"| {r['throughput']:,.0f} |"
-        )
+def report(results: list[dict[str, Any]], args: argparse.Namespace, busy: str) -> str:
+    """The figures as markdown; a full run also writes them to docs/benchmarks.md."""
     by_key = {(r["name"], r["path"]): r for r in results}
-    print("\n| measurement | HTTP / in-process p50 | HTTP / in-process rows/s |")
-    print("|---|---:|---:|")
+    rows = [
+        [
+            r["name"],
+            r["path"],
+            r["calls"],
+            f"{r['p50']:.2f}",
+            f"{r['p99']:.2f}",
+            f"{r['throughput']:,.0f}",
+        ]
+        for r in results
+    ]
+    ratios = []
     for name in ("single row", f"{args.batch_size}-row batch"):
         http, local = by_key[(name, "HTTP")], by_key[(name, "in-process")]
-        print(
-            f"| {name} | {http['p50'] / local['p50']:.2f}x "
-            f"| {http['throughput'] / local['throughput']:.2f}x |"
-        )
+        p50, rate = http["p50"] / local["p50"], http["throughput"] / local["throughput"]
+        ratios.append([name, f"{p50:.2f}x", f"{rate:.2f}x"])
     bare = by_key[("single row, forward pass only", "in-process")]["p50"]
-    print("\n| single row, in-process | p50 ms | x bare forward pass |")
-    print("|---|---:|---:|")
+    hot = []
     for name in ("forward pass only", "DataFrame path (before)", "records path (now)"):
         p50 = by_key[(f"single row, {name}", "in-process")]["p50"]
-        print(f"| {name} | {p50:.2f} | {p50 / bare:.1f}x |")
-    print(
-        f"\nHTTP / in-process: ratios above; {os.cpu_count()} CPUs, "
-        f"TORCH_NUM_THREADS={os.environ.get('TORCH_NUM_THREADS', 'default')}"
+        hot.append([name, f"{p50:.2f}", f"{p50 / bare:.1f}x"])
+    source = "the database given" if args.database_url else "a quick model trained here"
+    return (
+        "## Serving: the hot path\n\n"
+        f"`python bench/serve.py{' --quick' if args.quick else ''}`: the active lending_club "
+        f"model of {source}, uvicorn on 127.0.0.1 in a subprocess, "
+        f"TORCH_NUM_THREADS={os.environ.get('TORCH_NUM_THREADS', 'default')}. Every "
+        "in-process call alternates with its HTTP counterpart, and the three single-row "
+        "hot-path measurements alternate call by call, so each pair saw the same load. "
+        "*Forward pass only*: the row's already-preprocessed tensors through the model and its "
+        "calibrator. *DataFrame path (before)*: `request_to_record` -> `records_to_frame` -> "
+        "`Preprocessor.transform` -> forward -> `unseen_categories`, what serving ran before. "
+        "*Records path (now)*: `request_to_record` -> `Predictor.predict_records` (no pandas; "
+        "the tensors equal the DataFrame path's bit for bit, "
+        "`tests/unit/models/test_record_transform.py`), what `/predict` runs now. Busiest "
+        f"processes at the end: {busy}.\n\n"
+        + markdown_table(["measurement", "path", "calls", "p50 ms", "p99 ms", "rows/s"], rows)
+        + "\n\n"
+        + markdown_table(
+            ["measurement", "HTTP / in-process p50", "HTTP / in-process rows/s"], ratios
+        )
+        + "\n\n"
+        + measured_table(["single row, in-process", "p50 ms", "x bare forward pass"], hot)
     )
 
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
+    setup_logging()
     args = parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
@@ -372,7 +396,11 @@ def main() -> int:
             results = measure(predictor, requests, base_url, args)
         finally:
             stop_server(process)
-    report(results, args)
+    text = report(results, args, busy_processes())
+    if args.quick:
+        logger.info("quick run (not published):\n%s", text)
+    else:
+        publish("serving", text)
     print(f"total {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0
 
