@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr | None = None
     predict_api_key: SecretStr | None = None
     max_batch_size: int = Field(default=1000, ge=1)
+    # Adaptive micro-batching of concurrent /predict calls: a lone request is scored at once;
+    # under load, requests wait at most BATCH_MAX_LATENCY_MS to share one forward pass of at
+    # most BATCH_MAX_SIZE rows (1: no batching).
+    batch_max_size: int = Field(default=64, ge=1)
+    batch_max_latency_ms: float = Field(default=2.0, ge=0.0)
     max_request_bytes: int = Field(default=2_000_000, ge=1024)
     # ?explain=true costs (features + 1) model rows per record: they go through the model at
     # most EXPLAIN_ROWS_PER_PASS at a time (bounded memory, ~100 KiB per row at 64 features),

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from src.api.micro_batch import MicroBatcher
 from src.api.model_manager import LoadedModel
 from src.data.feature_schema import FeatureSchema
 from src.exceptions import InvalidInputError
@@ -134,8 +135,10 @@ def score(
     explain: bool,
     started: float,
     field_prefix: str = "",
+    batcher: MicroBatcher | None = None,
 ) -> Scored:
-    """The shared scoring, with the served model's precomputed category sets."""
+    """The shared scoring, with the served model's precomputed category sets; concurrent
+    requests share forward passes through ``batcher``."""
     return score_records(
         model.predictor,
         records,
@@ -146,4 +149,5 @@ def score(
         field_prefix=field_prefix,
         unseen=model.unseen_categories(records),
         model_version=model.version,
+        predict=batcher.predict if batcher is not None else None,
     )

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from config.settings import get_settings
 from src.api.errors import register_exception_handlers
 from src.api.metrics import ServiceMetrics
+from src.api.micro_batch import MicroBatcher
 from src.api.middleware import (
     BodySizeLimitMiddleware,
     BodyTimeoutMiddleware,
@@ -61,8 +62,17 @@ def build_services() -> Services:
             engine=_engine, version=lambda: models.current.version if models.current else None
         )
     )
+    batcher = MicroBatcher(
+        max_rows=settings.batch_max_size,
+        max_latency_ms=settings.batch_max_latency_ms,
+        metrics=metrics,
+    )
     return Services(
-        metrics=metrics, models=models, log=log, fallback_example=read_fallback_example()
+        metrics=metrics,
+        models=models,
+        log=log,
+        fallback_example=read_fallback_example(),
+        batcher=batcher,
     )
 
 
@@ -85,12 +95,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     services.log.start()
     services.models.start()
+    if services.batcher is not None:
+        services.batcher.start()
     loaded = await asyncio.to_thread(services.models.first_check.wait, FIRST_CHECK_TIMEOUT_SECONDS)
     if not loaded or services.models.current is None:
         logger.warning("starting without a model; /ready answers 503 until one is loaded")
     try:
         yield
     finally:
+        if services.batcher is not None:
+            services.batcher.stop()
         services.models.stop()
         await asyncio.to_thread(services.log.stop)
 

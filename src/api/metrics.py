@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -94,6 +95,18 @@ class ServiceMetrics:
             "Polls of the registry that failed (database unreachable)",
             registry=r,
         )
+        self.batch_rows = Histogram(
+            "predict_batch_rows",
+            "Rows per forward pass of /predict scoring (observed once per request)",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.batch_wait = Histogram(
+            "predict_batch_wait_seconds",
+            "Time a request waited to join a micro-batch (0 when scored at once)",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         for result in ("success", "failure"):
             self.reloads.labels(result=result)
         for label in ("0", "1"):
@@ -103,6 +116,10 @@ class ServiceMetrics:
         labels = {"endpoint": endpoint, "method": method, "status": str(status)}
         self.requests.labels(**labels).inc()
         self.latency.labels(**labels).observe(seconds)
+
+    def observe_batch(self, *, rows: int, wait_seconds: float) -> None:
+        self.batch_rows.observe(rows)
+        self.batch_wait.observe(wait_seconds)
 
     def count_predictions(self, predictions: list[int]) -> None:
         positives = sum(predictions)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from src.api.metrics import ServiceMetrics
+from src.api.micro_batch import MicroBatcher
 from src.api.model_manager import ModelManager
 from src.api.prediction_log import PredictionLogWriter
 
@@ -25,6 +26,7 @@ class Services:
     models: ModelManager
     log: PredictionLogWriter
     fallback_example: dict[str, Any] | None = None
+    batcher: MicroBatcher | None = None  # None: every request scored on its own
 
 
 def read_fallback_example(path: Path = FALLBACK_EXAMPLE_PATH) -> dict[str, Any] | None:

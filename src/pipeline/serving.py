@@ -12,7 +12,7 @@ import datetime as dt
 import math
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +172,7 @@ def score_records(
     field_prefix: str = "",
     unseen: list[list[str]] | None = None,
     model_version: str | None = None,
+    predict: Callable[[Predictor, list[dict[str, Any]]], tuple[Any, list[list[str]]]] | None = None,
 ) -> Scored:
     """One forward pass for all validated records (plus bounded chunks when explaining).
 
@@ -179,7 +180,8 @@ def score_records(
     client sent.  ``application_ids`` (validated by ``request_application_id``) are the
     lender's ids, echoed and logged; one may repeat (an application scored again), and the
     monitoring join takes the latest prediction per id and model.  ``unseen`` may be passed
-    by a caller that has a faster lookup.
+    by a caller that has a faster lookup, and ``predict`` by one that batches forward passes
+    across requests (the API's micro-batcher); by default the records are scored alone.
     """
     from src.data.frames import records_to_frame  # pandas-heavy; imported when serving
 
@@ -193,10 +195,13 @@ def score_records(
     reasons = None
     if explain:  # occlusion reads the original values: the DataFrame path
         frame = records_to_frame(records, predictor.schema)
-        scores, found = predictor.predict_proba(frame), predictor.unseen_categories(frame)
+        scores = predictor.predict_proba(frame)
+        found = unseen if unseen is not None else predictor.unseen_categories(frame)
         reasons = predictor.explain(
             frame, top_k=5, max_rows_per_pass=settings.explain_rows_per_pass
         )
+    elif predict is not None:
+        scores, found = predict(predictor, records)
     else:
         scores, found = predictor.predict_records(records)
     proba = [float(p) for p in scores]

@@ -263,3 +263,42 @@ def test_bench_quick_smoke(served: Served) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "HTTP / in-process" in result.stdout
+
+
+def test_concurrent_requests_are_micro_batched_and_all_logged(served: Served) -> None:
+    """32 clients at once over real HTTP: every answer equals the in-process model's, some
+    share a forward pass (the batch-size histogram), and each answer is logged once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    requests = [served.requests[i % len(served.requests)] for i in range(256)]
+    expected = in_process_probabilities(served.predictor, requests)
+    before = served.client.get("/metrics").text
+    rid = f"mb-{uuid.uuid4().hex[:10]}"
+
+    def client_work(k: int) -> list[tuple[int, dict]]:
+        out = []
+        with httpx.Client(base_url=served.server.base_url, timeout=60) as client:
+            for i in range(k, len(requests), 32):
+                response = client.post(
+                    "/predict", json=requests[i], headers={"X-Request-ID": f"{rid}-{i}"}
+                )
+                assert response.status_code == 200, response.text
+                out.append((i, response.json()))
+        return out
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = dict(item for part in pool.map(client_work, range(32)) for item in part)
+    for i, body in answers.items():
+        assert body["probability"] == pytest.approx(expected[i], abs=1e-6)
+    after = served.client.get("/metrics").text
+    count = metric_value(after, "predict_batch_rows_count") - metric_value(
+        before, "predict_batch_rows_count"
+    )
+    rows = metric_value(after, "predict_batch_rows_sum") - metric_value(
+        before, "predict_batch_rows_sum"
+    )
+    assert count == 256 and rows > count  # observed once per request; some passes were shared
+    ids = {f"{rid}-{i}" for i in range(256)}
+    wait_until(lambda: logged_request_ids(served.database_url, ids) == ids)

@@ -112,6 +112,7 @@ def predict(call: Call) -> JSONResponse:
         application_ids=[application_id],
         explain=call.explain,
         started=started,
+        batcher=call.services.batcher,
     )
     call.services.log.submit(scored.log_rows)
     call.services.metrics.count_predictions([scored.items[0]["prediction"]])
@@ -136,6 +137,7 @@ def predict_batch(call: Call) -> JSONResponse:
         application_ids=application_ids,
         explain=call.explain,
         started=started,
+        batcher=call.services.batcher,
         field_prefix=RECORDS,
     )
     call.services.log.submit(scored.log_rows)

@@ -22,6 +22,7 @@ from src.api.model_manager import LoadedModel, ModelManager
 from src.api.prediction_log import PredictionLogWriter
 from src.api.state import Services
 from src.data.feature_schema import FeatureSchema
+from src.data.frames import records_to_frame
 from src.models.preprocessing import Preprocessor
 
 SCHEMA = FeatureSchema(
@@ -53,6 +54,10 @@ class FakePredictor:
         x_cat, x_num = self.preprocessor.transform(frame)
         logit = x_num.numpy().sum(axis=1) + 0.3 * x_cat.numpy().sum(axis=1) - 1.0
         return 1.0 / (1.0 + np.exp(-logit))
+
+    def predict_records(self, records: list[dict[str, Any]]) -> tuple[np.ndarray, list[list[str]]]:
+        frame = records_to_frame(records, SCHEMA)
+        return self.predict_proba(frame), self.preprocessor.unseen_categories(frame)
 
     def explain(
         self, frame: pd.DataFrame, top_k: int = 5, max_rows_per_pass: int = 1024
