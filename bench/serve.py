@@ -335,6 +335,8 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace, busy: str) -> str:
     """The figures as markdown; a full run also writes them to docs/benchmarks.md."""
+    from config.settings import get_settings
+
     by_key = {(r["name"], r["path"]): r for r in results}
     rows = [
         [
@@ -362,7 +364,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, busy: str) -
         "## Serving: the hot path\n\n"
         f"`python bench/serve.py{' --quick' if args.quick else ''}`: the active lending_club "
         f"model of {source}, uvicorn on 127.0.0.1 in a subprocess, "
-        f"TORCH_NUM_THREADS={os.environ.get('TORCH_NUM_THREADS', 'default')}. Every "
+        f"{get_settings().torch_num_threads} torch thread(s) (TORCH_NUM_THREADS). Every "
         "in-process call alternates with its HTTP counterpart, and the three single-row "
         "hot-path measurements alternate call by call, so each pair saw the same load. "
         "*Forward pass only*: the row's already-preprocessed tensors through the model and its "
