@@ -1,4 +1,4 @@
-"""Keyword-only data access for batch scoring: runs, the next unscored chunk, idempotent writes.
+"""Keyword-only batch scoring data access: runs, raw-id ranges, unscored rows, idempotent writes.
 
 Every write of scores is ``INSERT ... ON CONFLICT (run_id, row_key) DO NOTHING``, so a chunk
 written twice (a resumed run, or two processes given the same run id) stores each row once;
@@ -93,7 +93,9 @@ def id_ranges(
     """``(first raw id, last raw id, rows)`` of consecutive groups of ``chunk_size`` rows.
 
     The groups are cut in SQL (``row_number() OVER (ORDER BY raw_id)``), so no id list is
-    loaded here; one row per chunk comes back.
+    loaded here; one row per chunk comes back.  The ranges are contiguous from raw id 1 (each
+    starts after the previous one's last id), so together they cover every id up to the last
+    row's, even a row whose transaction commits after this query.
     """
     numbered = (
         select(
@@ -110,7 +112,11 @@ def id_ranges(
         .group_by(numbered.c.bucket)
         .order_by(numbered.c.bucket)
     )
-    return [(int(a), int(b), int(n)) for a, b, n in session.execute(stmt).all()]
+    ranges, first = [], 1
+    for _, last, rows in session.execute(stmt).all():
+        ranges.append((first, int(last), int(rows)))
+        first = int(last) + 1
+    return ranges
 
 
 def count_range(session: Session, *, source: str, first_raw_id: int, last_raw_id: int) -> int:

@@ -60,11 +60,9 @@ def plan_batch(
         groups = batch.id_ranges(
             session, source=run.source, max_raw_id=run.max_raw_id, chunk_size=chunk_size
         )
-    chunks: list[dict[str, Any]] = []
-    first = 1
-    for _, last, _rows in groups:
-        chunks.append({"run_id": run_id, "first_raw_id": first, "last_raw_id": last})
-        first = last + 1
+    chunks = [
+        {"run_id": run_id, "first_raw_id": first, "last_raw_id": last} for first, last, _ in groups
+    ]
     logger.info(
         "batch run %s: %s with %s, %d rows up to raw id %d in %d ranges of <= %d rows",
         run_id,
