@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, select, text
 from src.data.batch_tables import BatchRun, BatchScore
 from src.data.database import get_engine
 from src.data.tables import ProcessedData
-from src.exceptions import ConfigurationError, IncompleteBatchError
+from src.exceptions import ArtifactIntegrityError, ConfigurationError, IncompleteBatchError
 from src.pipeline.batch_plan import batch_run_id, finish_batch, plan_batch, score_range
 from src.pipeline.training import train
 from tests.integration.pipeline.conftest import ingest
@@ -86,6 +86,19 @@ def test_ranges_cover_every_row_once_and_finish_refuses_a_gap(trained: str) -> N
         plan_batch(source=None, model_version="v0999", run_id="dag-1", chunk_size=70)
     with pytest.raises(ConfigurationError, match="does not exist"):
         score_range(run_id="never-planned", first_raw_id=1, last_raw_id=10)
+
+    # Each range loads the model through the checksum check: altered bytes write nothing.
+    [later] = plan_batch(source=None, model_version=None, run_id="dag-2", chunk_size=ROWS)
+    with get_engine().begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE loan_data.model_artifacts "
+                "SET artifact = set_byte(artifact, 100, (get_byte(artifact, 100) + 1) % 256)"
+            )
+        )
+    with pytest.raises(ArtifactIntegrityError):
+        score_range(**later)
+    assert _scored_keys("dag-2") == []
 
 
 def test_two_ranges_commit_in_parallel_without_serialising(trained: str) -> None:
