@@ -31,6 +31,10 @@ class NoDataError(LoanDefaultError):
     """There are not enough stored rows for the requested operation."""
 
 
+class IncompleteBatchError(LoanDefaultError):
+    """A batch run cannot be completed: some of its rows have no score."""
+
+
 class ModelNotFoundError(LoanDefaultError):
     """The requested model version (or an active model) does not exist."""
 

@@ -31,6 +31,8 @@ NOT_RETRYABLE_EXCEPTIONS: tuple[str, ...] = (
     "src.exceptions.ArtifactIntegrityError",
     # A promotion lost a race or failed its gate: repeating it must not flip the decision.
     "src.exceptions.PromotionError",
+    # A batch run's rows are still unscored after its scoring tasks: re-counting finds the same.
+    "src.exceptions.IncompleteBatchError",
     # Records do not match the model's schema: the same records fail the same way.
     "src.exceptions.InvalidInputError",
     # A bug or bad data in our own code (validation logic, frames): deterministic.

@@ -1,4 +1,4 @@
-"""Keyword-only data access for batch scoring: runs, the next unscored chunk, idempotent writes.
+"""Keyword-only batch scoring data access: runs, raw-id ranges, unscored rows, idempotent writes.
 
 Every write of scores is ``INSERT ... ON CONFLICT (run_id, row_key) DO NOTHING``, so a chunk
 written twice (a resumed run, or two processes given the same run id) stores each row once;
@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, Text, cast, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import Session
 
 from src.data.batch_tables import BatchRun, BatchScore
@@ -79,10 +80,63 @@ def lock_run(session: Session, *, run_id: str) -> BatchRun:
     return session.scalars(stmt.execution_options(populate_existing=True)).one()
 
 
+def share_run(session: Session, *, run_id: str) -> BatchRun | None:
+    """The run row under ``FOR SHARE``: chunks of a run take it together, in parallel, while
+    ``lock_run`` (``FOR UPDATE``, completion) waits for the chunks already writing."""
+    stmt = select(BatchRun).where(BatchRun.run_id == run_id).with_for_update(read=True)
+    return session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
+
+
+def id_ranges(
+    session: Session, *, source: str, max_raw_id: int, chunk_size: int
+) -> list[tuple[int, int, int]]:
+    """``(first raw id, last raw id, rows)`` of consecutive groups of ``chunk_size`` rows.
+
+    The groups are cut in SQL (``row_number() OVER (ORDER BY raw_id)``), so no id list is
+    loaded here; one row per chunk comes back.  The ranges are contiguous from raw id 1 (each
+    starts after the previous one's last id), so together they cover every id up to the last
+    row's, even a row whose transaction commits after this query.
+    """
+    numbered = (
+        select(
+            ProcessedData.raw_id.label("raw_id"),
+            ((func.row_number().over(order_by=ProcessedData.raw_id) - 1) // chunk_size).label(
+                "bucket"
+            ),
+        )
+        .where(ProcessedData.source == source, ProcessedData.raw_id <= max_raw_id)
+        .subquery()
+    )
+    stmt = (
+        select(func.min(numbered.c.raw_id), func.max(numbered.c.raw_id), func.count())
+        .group_by(numbered.c.bucket)
+        .order_by(numbered.c.bucket)
+    )
+    ranges, first = [], 1
+    for _, last, rows in session.execute(stmt).all():
+        ranges.append((first, int(last), int(rows)))
+        first = int(last) + 1
+    return ranges
+
+
+def count_range(session: Session, *, source: str, first_raw_id: int, last_raw_id: int) -> int:
+    """Processed rows of ``source`` with a raw id in ``[first_raw_id, last_raw_id]``."""
+    stmt = select(func.count()).where(
+        ProcessedData.source == source, ProcessedData.raw_id.between(first_raw_id, last_raw_id)
+    )
+    return int(session.scalar(stmt) or 0)
+
+
 def next_chunk(
-    session: Session, *, run_id: str, source: str, after_raw_id: int, max_raw_id: int, limit: int
+    session: Session,
+    *,
+    run_id: str,
+    source: str,
+    after_raw_id: int,
+    max_raw_id: int,
+    limit: int | None,
 ) -> SourceRows:
-    """The next ``limit`` rows of the run (raw id order) that have no score in it yet."""
+    """The next ``limit`` rows (all when None) of the run, in raw id order, with no score yet."""
     scored = select(BatchScore.id).where(
         BatchScore.run_id == run_id, BatchScore.row_key == RawData.row_key
     )
@@ -122,6 +176,33 @@ def insert_scores(session: Session, *, rows: Sequence[dict[str, Any]]) -> int:
 def count_scores(session: Session, *, run_id: str) -> int:
     stmt = select(func.count()).select_from(BatchScore).where(BatchScore.run_id == run_id)
     return int(session.scalar(stmt) or 0)
+
+
+def score_stats(session: Session, *, run_id: str) -> dict[str, Any]:
+    """Distribution of a run's probabilities (PostgreSQL): count, mean, share predicted 1,
+    min, max and deciles (10 % ... 90 %), all computed in the database."""
+    p = BatchScore.probability
+    levels = [round(0.1 * i, 1) for i in range(1, 10)]
+    count, mean, positive, low, high, deciles = session.execute(
+        select(
+            func.count(),
+            func.avg(p),
+            func.avg(BatchScore.prediction),
+            func.min(p),
+            func.max(p),
+            func.percentile_cont(array(levels)).within_group(p),
+        ).where(BatchScore.run_id == run_id)
+    ).one()
+    if not count:
+        return {"rows": 0}
+    return {
+        "rows": int(count),
+        "mean": float(mean),
+        "share_positive": float(positive),
+        "min": float(low),
+        "max": float(high),
+        "deciles": {f"p{int(q * 100)}": float(v) for q, v in zip(levels, deciles, strict=True)},
+    }
 
 
 def mark_complete(session: Session, *, run_id: str) -> None:

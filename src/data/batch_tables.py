@@ -3,8 +3,8 @@
 Declared on the shared ``Base`` (``src.data.table_base``) and re-exported by
 ``src.data.tables``, which stays the one import that gives the whole schema.
 
-A run is visible as finished only through ``batch_runs.status = 'complete'``, which is set in
-the same transaction as its last chunk of scores; ``UNIQUE (run_id, row_key)`` on
+A run is visible as finished only through ``batch_runs.status = 'complete'``, which is set only
+once every row of the run has a committed score; ``UNIQUE (run_id, row_key)`` on
 ``batch_scores`` makes every chunk insert idempotent, so a resumed run never scores a row
 twice.
 """
@@ -18,8 +18,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from src.data.table_base import SCHEMA, Base, IdType, RecordedAt, SourceName
 
-# A run is "running" until the transaction of its last chunk sets "complete".  Migration 0004
-# spells out the same SQL (a migration must not change when this tuple does);
+# A run is "running" until every row has a committed score; then it is set "complete".
+# Migration 0004 spells out the same SQL (a migration must not change when this tuple does);
 # tests/unit/data/test_tables.py checks that the two agree.
 BATCH_RUN_STATUSES = ("running", "complete")
 BATCH_RUN_STATUS_CHECK = "status IN ({})".format(", ".join(f"'{s}'" for s in BATCH_RUN_STATUSES))

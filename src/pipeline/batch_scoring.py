@@ -1,11 +1,16 @@
 """Batch scoring: every stored row of a source, scored by one model, resumable by run id.
 
 Lenders re-score their whole book nightly.  A run scores the source's processed rows (those
-stored when it started) in chunks, in raw-id order; each chunk is one transaction of
-``INSERT ... ON CONFLICT (run_id, row_key) DO NOTHING``, and the transaction of the last
-chunk also marks the run ``complete``.  A run that dies mid-way therefore keeps every chunk it
-committed and stays ``running``; the same command with the same run id scores only what is
-missing.  Models load only through the checksum-verified ``predictor_for``, as /predict does.
+stored when it started) in raw-id ranges of about ``chunk_size`` rows, cut in SQL
+(``batch_repository.id_ranges``); each range is one transaction of
+``INSERT ... ON CONFLICT (run_id, row_key) DO NOTHING`` (``score_id_range``), the one scoring
+path of both the CLI (``score_source``: ranges one after another) and the ``batch_scoring``
+DAG (``src.pipeline.batch_plan``: one mapped task per range).  A range holds the run row only
+``FOR SHARE``, so ranges of one run commit in parallel; the run is marked ``complete``
+(``batch_runs.complete_if_done``, under ``FOR UPDATE``) once every row has a committed score.  A run
+that dies mid-way keeps every range it committed and stays ``running``; the same command with
+the same run id scores only what is missing.  Models load only through the checksum-verified
+``predictor_for``, as /predict does.
 """
 
 from __future__ import annotations
@@ -15,27 +20,19 @@ import math
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tqdm.auto import tqdm
 
 from src.data import batch_repository as batch
-from src.data import repository as repo
 from src.data.database import session_scope
 from src.data.frames import records_to_frame
 from src.data.values import load_json_texts
-from src.exceptions import (
-    ConfigurationError,
-    InvalidInputError,
-    ModelNotFoundError,
-    NoDataError,
-)
-from src.pipeline.model_lines import resolve_line
-from src.pipeline.serving import predictor_for
+from src.exceptions import ConfigurationError, InvalidInputError
+from src.pipeline.batch_runs import complete_if_done, open_run
 
 if TYPE_CHECKING:
     from src.data.batch_tables import BatchRun
-    from src.data.tables import ModelMetadata
     from src.models.predictor import Predictor
 
 logger = logging.getLogger(__name__)
@@ -57,6 +54,14 @@ class BatchSummary:
     rows_per_second: float
 
 
+class RangeCounts(NamedTuple):
+    """One range: its ``rows``, those ``fetched`` as unscored, those this call ``scored``."""
+
+    rows: int
+    fetched: int
+    scored: int
+
+
 def score_source(
     *,
     source: str | None = None,
@@ -72,15 +77,15 @@ def score_source(
     (the chunk size may differ: it only sizes transactions).  Every check, and the artifact's
     checksum, happens before anything is written.
     """
-    if chunk_size < 1:
-        raise ConfigurationError(f"chunk size must be at least 1, got {chunk_size}")
     run_id = run_id or uuid.uuid4().hex
-    model, run = _resolve(source=source, model_version=model_version, run_id=run_id)
-    predictor = predictor_for(model)  # verified before the run is created
-    if run is None:
-        run = _start(run_id=run_id, model=model, chunk_size=chunk_size)
+    run, predictor = open_run(
+        source=source, model_version=model_version, run_id=run_id, chunk_size=chunk_size
+    )
     with session_scope() as session:
         already = batch.count_scores(session, run_id=run_id)
+        ranges = batch.id_ranges(
+            session, source=run.source, max_raw_id=run.max_raw_id, chunk_size=chunk_size
+        )
     logger.info(
         "batch run %s: %s with %s, %d rows, %d already scored, chunks of %d",
         run_id,
@@ -91,11 +96,16 @@ def score_source(
         chunk_size,
     )
     started = time.perf_counter()
-    scored, skipped, chunks = _score_chunks(
-        run, predictor, chunk_size=chunk_size, done=already, bar=progress
-    )
+    scored = skipped = chunks = 0
+    desc = f"score {run_id[:12]}"
+    with tqdm(total=run.rows_total, initial=already, desc=desc, disable=not progress) as bar:
+        for first, last, _ in ranges:
+            counts = score_id_range(run, predictor, first_raw_id=first, last_raw_id=last)
+            scored, skipped = scored + counts.scored, skipped + counts.rows - counts.scored
+            chunks += counts.fetched > 0  # a range found complete is no chunk of this call
+            bar.update(counts.fetched)
     seconds = time.perf_counter() - started
-    status = _finish(run_id=run_id)
+    status, _ = complete_if_done(run_id=run_id)
     summary = BatchSummary(
         run_id=run_id,
         source=run.source,
@@ -103,7 +113,7 @@ def score_source(
         status=status,
         rows_total=run.rows_total,
         rows_scored=scored,
-        rows_skipped=already + skipped,
+        rows_skipped=skipped,
         chunks=chunks,
         seconds=round(seconds, 3),
         rows_per_second=round(scored / seconds, 1) if seconds > 0 else 0.0,
@@ -112,102 +122,49 @@ def score_source(
     return summary
 
 
-def _resolve(
-    *, source: str | None, model_version: str | None, run_id: str
-) -> tuple[ModelMetadata, BatchRun | None]:
-    """The model to score with and the stored run (None for a new one); raises on any mismatch."""
-    with session_scope() as session:
-        run = batch.get_run(session, run_id=run_id)
-    if run is not None:
-        for name, given, stored in (
-            ("source", source, run.source),
-            ("model", model_version, run.model_version),
-        ):
-            if given is not None and given != stored:
-                raise ConfigurationError(
-                    f"batch run {run_id!r} scores {name} {stored!r}, not {given!r}; "
-                    "use a new run id to score with other settings"
-                )
-        source, model_version = run.source, run.model_version
-    if model_version is not None:
-        with session_scope() as session:
-            model = repo.get_model(session, version=model_version)
-        if source is not None and source != model.source:
-            raise ConfigurationError(
-                f"model {model_version} belongs to model line {model.source!r}, "
-                f"not to source {source!r}"
-            )
-        line = model.source
-    else:
-        line = resolve_line(source)
-    with session_scope() as session:
-        n_rows, _ = batch.source_extent(session, source=line)
-        if not n_rows:
-            raise NoDataError(
-                f"source {line!r} has no stored rows to score; run `loan-default collect` first"
-            )
-        if model_version is None:
-            active = repo.get_active_model(session, source=line)
-            if active is None:
-                raise ModelNotFoundError(
-                    f"model line {line!r} has no active model; run `loan-default train` "
-                    "or name one with --model"
-                )
-            model = active
-    return model, run
+def score_id_range(
+    run: BatchRun, predictor: Predictor, *, first_raw_id: int, last_raw_id: int
+) -> RangeCounts:
+    """Score the run's unscored rows with raw ids in ``[first_raw_id, last_raw_id]`` (capped
+    at the run's ``max_raw_id``) in one transaction; a retry of the range inserts nothing.
 
-
-def _start(*, run_id: str, model: ModelMetadata, chunk_size: int) -> BatchRun:
-    """Record the run as ``running``, fixing the rows it covers (those stored now)."""
-    with session_scope() as session:
-        extent = batch.source_extent(session, source=model.source)
-        run = batch.create_run(
-            session, run_id=run_id, model=model, chunk_size=chunk_size, extent=extent
-        )
-    if (run.source, run.model_version) != (model.source, model.model_version):
-        raise ConfigurationError(f"batch run {run_id!r} was just started with other settings")
-    return run
-
-
-def _score_chunks(
-    run: BatchRun, predictor: Predictor, *, chunk_size: int, done: int, bar: bool
-) -> tuple[int, int, int]:
-    """Score the run's missing rows chunk by chunk; returns (scored, skipped, chunks).
-
-    Each chunk is one transaction that first locks the run row: chunks of one run (even from
-    two processes given the same id) commit one at a time, so the count that decides
-    completion sees every committed score.
+    The run row is held ``FOR SHARE`` only: other ranges of the run write at the same time
+    (their rows differ, so the unique key never makes them wait on each other), while
+    ``complete_if_done`` waits for the ranges already writing before it counts.
     """
-    scored = skipped = chunks = after = 0
-    desc = f"score {run.run_id[:12]}"
-    with tqdm(total=run.rows_total, initial=done, desc=desc, disable=not bar) as pbar:
-        while True:
-            with session_scope() as session:
-                locked = batch.lock_run(session, run_id=run.run_id)
-                rows = batch.next_chunk(
-                    session,
-                    run_id=run.run_id,
-                    source=run.source,
-                    after_raw_id=after,
-                    max_raw_id=run.max_raw_id,
-                    limit=chunk_size,
-                )
-                if not len(rows):
-                    break
-                inserted = batch.insert_scores(session, rows=_score_rows(run, predictor, rows))
-                if batch.count_scores(session, run_id=run.run_id) >= locked.rows_total:
-                    batch.mark_complete(session, run_id=run.run_id)
-            scored, skipped, chunks = scored + inserted, skipped + len(rows) - inserted, chunks + 1
-            after = rows.raw_ids[-1]
-            pbar.update(len(rows))
-            logger.debug("batch run %s: chunk %d committed (%d rows)", run.run_id, chunks, inserted)
-    return scored, skipped, chunks
+    last = min(last_raw_id, run.max_raw_id)
+    with session_scope() as session:
+        if batch.share_run(session, run_id=run.run_id) is None:
+            raise ConfigurationError(f"batch run {run.run_id!r} does not exist")
+        rows = batch.next_chunk(
+            session,
+            run_id=run.run_id,
+            source=run.source,
+            after_raw_id=first_raw_id - 1,
+            max_raw_id=last,
+            limit=None,
+        )
+        total = batch.count_range(
+            session, source=run.source, first_raw_id=first_raw_id, last_raw_id=last
+        )
+        inserted = batch.insert_scores(session, rows=_score_rows(run, predictor, rows))
+    logger.debug(
+        "batch run %s: raw ids %d-%d committed (%d of %d rows new)",
+        run.run_id,
+        first_raw_id,
+        last,
+        inserted,
+        total,
+    )
+    return RangeCounts(rows=total, fetched=len(rows), scored=inserted)
 
 
 def _score_rows(
     run: BatchRun, predictor: Predictor, rows: batch.SourceRows
 ) -> list[dict[str, Any]]:
     """One forward pass over a chunk: calibrated probabilities and decisions at the threshold."""
+    if not len(rows):
+        return []
     frame = records_to_frame(load_json_texts(rows.feature_texts), predictor.schema)
     proba = predictor.predict_proba(frame)
     for key, p in zip(rows.row_keys, proba, strict=True):
@@ -224,16 +181,3 @@ def _score_rows(
         }
         for key, p in zip(rows.row_keys, proba, strict=True)
     ]
-
-
-def _finish(*, run_id: str) -> str:
-    """The run's status; completes a run whose rows were all scored by another process."""
-    with session_scope() as session:
-        run = batch.lock_run(session, run_id=run_id)
-        if (
-            run.status != "complete"
-            and batch.count_scores(session, run_id=run_id) >= run.rows_total
-        ):
-            batch.mark_complete(session, run_id=run_id)
-            return "complete"
-        return run.status

@@ -32,7 +32,13 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO_ROOT / "airflow" / "dags"
-DAG_IDS = {"data_collection", "model_training", "model_validation_deployment", "outcome_collection"}
+DAG_IDS = {
+    "batch_scoring",
+    "data_collection",
+    "model_training",
+    "model_validation_deployment",
+    "outcome_collection",
+}
 
 # Tiny model settings so a full model_training run takes seconds on 2 cores.
 TINY_TRAINING_ENV = {

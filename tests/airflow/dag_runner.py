@@ -91,7 +91,8 @@ def inspect_dags() -> dict[str, Any]:
                 "operator": type(t).__name__,
                 "retries": t.retries,
                 "retry_exponential_backoff": t.retry_exponential_backoff,
-                "has_retry_policy": t.retry_policy is not None,
+                "has_retry_policy": getattr(t, "retry_policy", None) is not None,
+                "is_mapped": bool(t.is_mapped),
             }
             if type(t).__name__ == "TriggerDagRunOperator":
                 info["trigger_dag_id"] = t.trigger_dag_id
@@ -143,14 +144,24 @@ def run_dag_test(
     seconds = round(time.monotonic() - started, 1)
 
     with create_session() as session:
-        tis = {ti.task_id: ti.state for ti in dr.get_task_instances(session=session)}
-        tries = {ti.task_id: ti.try_number for ti in dr.get_task_instances(session=session)}
-        xcoms = {
-            x.task_id: XComModel.deserialize_value(x)
-            for x in session.scalars(
-                XComModel.get_many(run_id=dr.run_id, dag_ids=dag_id, key="return_value")
-            )
-        }
+        instances = dr.get_task_instances(session=session)
+        tis = {ti.task_id: ti.state for ti in instances if ti.map_index < 0}
+        tries = {ti.task_id: ti.try_number for ti in instances if ti.map_index < 0}
+        # Mapped tasks: one state per map index, in map-index order.
+        mapped: dict[str, list[str]] = {}
+        for ti in sorted(instances, key=lambda t: t.map_index):
+            if ti.map_index >= 0:
+                mapped.setdefault(ti.task_id, []).append(str(ti.state))
+        xcoms: dict[str, Any] = {}
+        mapped_xcoms: dict[str, list[Any]] = {}
+        values = session.scalars(
+            XComModel.get_many(run_id=dr.run_id, dag_ids=dag_id, key="return_value")
+        )
+        for x in sorted(values, key=lambda v: v.map_index):
+            if x.map_index >= 0:
+                mapped_xcoms.setdefault(x.task_id, []).append(XComModel.deserialize_value(x))
+            else:
+                xcoms[x.task_id] = XComModel.deserialize_value(x)
         trigger_ids = {
             x.task_id: XComModel.deserialize_value(x)
             for x in session.scalars(
@@ -170,8 +181,10 @@ def run_dag_test(
         "logical_date": dr.logical_date.isoformat() if dr.logical_date else None,
         "dag_test_seconds": seconds,
         "task_states": tis,
+        "mapped_task_states": mapped,
         "try_numbers": tries,
         "xcom": xcoms,
+        "mapped_xcom": mapped_xcoms,
         "trigger_run_ids": trigger_ids,
         "triggered_runs": triggered_runs,
     }

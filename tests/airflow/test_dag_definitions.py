@@ -18,6 +18,7 @@ from tests.conftest import ADMIN_URL
 POLICY_MODULE = "dag_policy"  # airflow/dags/dag_policy.py: DEFAULT_ARGS and the retry policy
 
 EXPECTED_GRAPHS = {
+    "batch_scoring": {"plan": ["score"], "score": ["summarise"], "summarise": []},
     "data_collection": {"collect": []},
     "model_training": {
         "prepare": ["pretrain"],
@@ -55,6 +56,7 @@ def test_dagbag_has_no_import_errors_and_every_dag(parsed: dict[str, Any]) -> No
     assert parsed["import_errors"] == {}
     assert set(parsed["dags"]) == DAG_IDS
     assert {d: parsed["dags"][d]["fileloc"] for d in DAG_IDS} == {
+        "batch_scoring": "batch_scoring_dag.py",
         "data_collection": "data_collection_dag.py",
         "model_training": "model_training_dag.py",
         "model_validation_deployment": "model_validation_deployment_dag.py",
@@ -74,6 +76,7 @@ def test_schedules_and_run_limits(parsed: dict[str, Any]) -> None:
     assert dags["model_validation_deployment"]["schedule"] == "@daily"
     assert dags["model_training"]["schedule"] == "None"
     assert dags["outcome_collection"]["schedule"] == "None"  # manual trigger only
+    assert dags["batch_scoring"]["schedule"] == "None"
     for dag in dags.values():
         assert dag["catchup"] is False
         assert dag["max_active_runs"] == 1
@@ -90,6 +93,7 @@ def test_schedules_and_run_limits(parsed: dict[str, Any]) -> None:
         "sample_threshold",
         "source",
     ]
+    assert dags["batch_scoring"]["params"] == ["chunk_size", "model_version", "run_id", "source"]
     assert dags["outcome_collection"]["params"] == [
         "allow_update",
         "id_column",
@@ -122,6 +126,20 @@ def test_retry_settings(parsed: dict[str, Any]) -> None:
     assert validation["skip_retraining"]["operator"] == "EmptyOperator"
     record = parsed["dags"]["outcome_collection"]["tasks"]["record"]
     assert record["retries"] >= 1 and record["has_retry_policy"]  # a re-run adds nothing
+
+
+def test_batch_scoring_maps_score_over_the_planned_ranges(parsed: dict[str, Any]) -> None:
+    tasks = parsed["dags"]["batch_scoring"]["tasks"]
+    assert {t: info["is_mapped"] for t, info in tasks.items()} == {
+        "plan": False,
+        "score": True,
+        "summarise": False,
+    }
+    for task_id, info in tasks.items():  # every task is idempotent: retried with back-off ...
+        assert info["retries"] >= 1, task_id
+        assert info["retry_exponential_backoff"] == 2.0, task_id
+    # ... except on errors a retry cannot fix (checked where the policy is reachable).
+    assert all(info["has_retry_policy"] for info in tasks.values())
 
 
 def test_parsing_imports_no_torch_and_opens_no_connection(parsed: dict[str, Any]) -> None:
