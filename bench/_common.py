@@ -35,6 +35,18 @@ DOC_HEADER = (
 logger = logging.getLogger("bench")
 
 
+# Settings of the throwaway models benchmarks train when no database is given: the model is
+# only something to serve or report on, so the smallest that trains in seconds.
+QUICK_TRAINING = {
+    "NUM_LAYERS": "1",
+    "PRETRAIN_EPOCHS": "1",
+    "FINETUNE_EPOCHS": "2",
+    "PATIENCE": "1",
+    "BATCH_SIZE": "256",
+    "TORCH_NUM_THREADS": "1",
+}
+
+
 def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr

@@ -24,13 +24,6 @@ from pathlib import Path
 import _common as common
 
 logger = logging.getLogger("bench.report")
-QUICK_ENV = {
-    "NUM_LAYERS": "1",
-    "PRETRAIN_EPOCHS": "1",
-    "FINETUNE_EPOCHS": "2",
-    "PATIENCE": "1",
-    "TORCH_NUM_THREADS": "1",
-}
 
 
 def log_decisions(version: str, count: int) -> None:
@@ -62,7 +55,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, help="markdown file (default docs/benchmarks.md)")
     args = parser.parse_args()
     common.setup_logging("WARNING")
-    os.environ.update(QUICK_ENV)
+    os.environ.update(common.QUICK_TRAINING)
     with common.fresh_database("bench_report") as url:
         common.use_database(url)
         from src.data.ingest import collect

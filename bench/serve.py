@@ -37,17 +37,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import busy_processes, markdown_table, measured_table, publish, setup_logging
+from _common import (
+    QUICK_TRAINING,
+    busy_processes,
+    markdown_table,
+    measured_table,
+    publish,
+    setup_logging,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 logger = logging.getLogger("bench.serve")
-QUICK_TRAINING = {
-    "NUM_LAYERS": "2",
-    "PRETRAIN_EPOCHS": "1",
-    "FINETUNE_EPOCHS": "3",
-    "PATIENCE": "2",
-    "BATCH_SIZE": "256",
-}
 
 
 def parse_args() -> argparse.Namespace:

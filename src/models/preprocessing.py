@@ -161,11 +161,20 @@ class Preprocessor:
         for j, col in enumerate(self.schema.categorical):
             codes = _categorical_strings(frame[col]).map(self._index[col])
             x_cat[:, j] = codes.fillna(0).to_numpy(dtype=np.int64)
+        raws = [_numeric_array(frame[col], col) for col in self.schema.numerical]
+        return torch.from_numpy(x_cat), torch.from_numpy(self.numerical_block(raws, n))
+
+    def numerical_block(self, raws: list[np.ndarray], n: int) -> np.ndarray:
+        """``x_num`` (n, n_numerical_out) float32 from each numerical column's raw float64
+        values (NaN = missing), in schema order: impute, log, standardise, clip, flags.
+
+        Shared by ``transform`` and the pandas-free serving path, so both compute the same
+        float64 operations in the same order.
+        """
         x_num = np.zeros((n, self.n_numerical_out), dtype=np.float32)
         n_num = len(self.schema.numerical)
         log_set = set(self.log_columns)
-        for j, col in enumerate(self.schema.numerical):
-            raw = _numeric_array(frame[col], col)
+        for j, (col, raw) in enumerate(zip(self.schema.numerical, raws, strict=True)):
             missing = np.isnan(raw)
             filled = np.where(missing, self.medians[col], raw)
             if col in log_set:
@@ -175,7 +184,7 @@ class Preprocessor:
             x_num[:, j] = np.clip(scaled, -self.clip, self.clip)
             if col in self.indicator_columns:
                 x_num[:, n_num + self.indicator_columns.index(col)] = missing
-        return torch.from_numpy(x_cat), torch.from_numpy(x_num)
+        return x_num
 
     def unseen_categories(self, frame: pd.DataFrame) -> list[list[str]]:
         """Per row, the categorical columns whose non-missing value was not seen in training."""

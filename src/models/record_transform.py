@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from src.models.preprocessing import Preprocessor, signed_log1p
+from src.models.preprocessing import Preprocessor
 
 
 def plain_records(records: Sequence[Mapping[str, Any]], pre: Preprocessor) -> bool:
@@ -61,20 +61,11 @@ def transform_records(
             x_cat[i, j] = code
             if code == 0:
                 unseen[i].append(col)
-    x_num = np.zeros((n, pre.n_numerical_out), dtype=np.float32)
-    n_num = len(schema.numerical)
-    log_set = set(pre.log_columns)
-    for j, col in enumerate(schema.numerical):
-        raw = np.array([_number(record.get(col)) for record in records], dtype=np.float64)
-        missing = np.isnan(raw)
-        filled = np.where(missing, pre.medians[col], raw)
-        if col in log_set:
-            filled = signed_log1p(filled)
-        with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: clipped below
-            scaled = (filled - pre.means[col]) / pre.stds[col]
-        x_num[:, j] = np.clip(scaled, -pre.clip, pre.clip)
-        if col in pre.indicator_columns:
-            x_num[:, n_num + pre.indicator_columns.index(col)] = missing
+    raws = [
+        np.array([_number(record.get(col)) for record in records], dtype=np.float64)
+        for col in schema.numerical
+    ]
+    x_num = pre.numerical_block(raws, n)
     return torch.from_numpy(x_cat), torch.from_numpy(x_num), unseen
 
 
