@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,21 @@ def _records(n: int, seed: int) -> list[dict[str, Any]]:
     ]
 
 
+@contextmanager
+def running(
+    metrics: ServiceMetrics | None = None, latency_ms: float = 20
+) -> Iterator[MicroBatcher]:
+    """A started batcher (its worker thread running), stopped on exit."""
+    batcher = MicroBatcher(
+        max_rows=64, max_latency_ms=latency_ms, metrics=metrics or ServiceMetrics()
+    )
+    batcher.start()
+    try:
+        yield batcher
+    finally:
+        batcher.stop()
+
+
 def _rows_observed(metrics: ServiceMetrics) -> tuple[float, float]:
     """(requests observed, rows summed over them) of the batch-size histogram."""
     count = metrics.registry.get_sample_value("predict_batch_rows_count") or 0.0
@@ -64,29 +81,21 @@ def _concurrently(batcher: MicroBatcher, calls: list[tuple[Predictor, list[dict]
 
 def test_a_lone_request_is_scored_at_once(bundle: ModelBundle) -> None:
     metrics = ServiceMetrics()
-    batcher = MicroBatcher(max_rows=64, max_latency_ms=50, metrics=metrics)
-    batcher.start()
-    try:
+    with running(metrics, latency_ms=50) as batcher:
         predictor = Predictor(bundle)
         records = _records(1, seed=5)
         proba, unseen = batcher.predict(predictor, records)
         np.testing.assert_array_equal(proba, predictor.predict_records(records)[0])
         assert unseen == [[]]
         assert metrics.registry.get_sample_value("predict_batch_wait_seconds_sum") == 0.0
-    finally:
-        batcher.stop()
 
 
 def test_concurrent_requests_share_passes_and_get_their_own_scores(bundle: ModelBundle) -> None:
     metrics = ServiceMetrics()
-    batcher = MicroBatcher(max_rows=64, max_latency_ms=20, metrics=metrics)
-    batcher.start()
-    try:
+    with running(metrics, latency_ms=20) as batcher:
         predictor = Predictor(bundle)
         records = _records(48, seed=6)
         results = _concurrently(batcher, [(predictor, [r]) for r in records])
-    finally:
-        batcher.stop()
     expected = predictor.predict_records(records)[0]
     got = np.concatenate([proba for proba, _ in results])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)  # batch size changes no answer
@@ -112,12 +121,8 @@ def test_requests_for_another_model_are_never_mixed_in(bundle: ModelBundle) -> N
     first, second = Predictor(bundle), Predictor(other_bundle)
     records = _records(24, seed=10)
     calls = [(first if i % 2 else second, [r]) for i, r in enumerate(records)]
-    batcher = MicroBatcher(max_rows=64, max_latency_ms=20, metrics=ServiceMetrics())
-    batcher.start()
-    try:
+    with running(latency_ms=20) as batcher:
         results = _concurrently(batcher, calls)
-    finally:
-        batcher.stop()
     for (predictor, rows), (proba, _) in zip(calls, results, strict=True):
         np.testing.assert_allclose(proba, predictor.predict_records(rows)[0], atol=1e-6)
     assert not np.allclose(
@@ -132,12 +137,8 @@ def test_one_bad_request_fails_alone(bundle: ModelBundle) -> None:
     records = _records(12, seed=11)
     bad = dict(records[3], rate="not a number")
     calls = [(predictor, [bad if i == 3 else r]) for i, r in enumerate(records)]
-    batcher = MicroBatcher(max_rows=64, max_latency_ms=20, metrics=ServiceMetrics())
-    batcher.start()
-    try:
+    with running(latency_ms=20) as batcher:
         results = _concurrently(batcher, calls)
-    finally:
-        batcher.stop()
     assert isinstance(results[3], InvalidInputError) and "rate" in str(results[3])
     for i, result in enumerate(results):
         if i != 3:
