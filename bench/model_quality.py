@@ -14,8 +14,9 @@ Models:
   ``src.models.fitting.fit_bundle``, the recipe the pipeline stages run: Preprocessor fitted
   on the training part, ``build_model``, NT-Xent pretraining on the training rows, fine-tuning.
 * ``TT``: the same with ``pretrain_epochs=0``.
-* ``LogReg``: median imputation + missing flags + scaling, one-hot categoricals, C tuned on
-  the validation split.
+* ``LogReg``: ``src.models.baselines.fit_logreg_baseline``, the benchmark model the pipeline
+  records with every registered model: median imputation + missing flags + scaling, one-hot
+  categoricals, C tuned on the validation split.
 * ``LightGBM``: native categoricals, a small grid (num_leaves x min_child_samples) with early
   stopping on the validation split.
 
@@ -155,43 +156,15 @@ def fit_tabtransformer(
 def fit_logreg(
     frames: dict[str, pd.DataFrame], ys: dict[str, np.ndarray], schema: Any
 ) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    """``fit_logreg_baseline``, the benchmark production records; returns (valid, test) proba."""
+    from src.models.baselines import fit_logreg_baseline
+    from src.models.fitting import Rows
 
-    def prep(frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame.copy()
-        for col in schema.categorical:
-            out[col] = out[col].fillna("__missing__").astype(str)
-        return out
-
-    best: tuple[float, Any] = (-1.0, None)
-    for c in (0.01, 0.1, 1.0):
-        columns = ColumnTransformer(
-            [
-                (
-                    "num",
-                    make_pipeline(
-                        SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
-                    ),
-                    list(schema.numerical),
-                ),
-                ("cat", OneHotEncoder(handle_unknown="ignore"), list(schema.categorical)),
-            ]
-        )
-        model = make_pipeline(columns, LogisticRegression(C=c, max_iter=2000))
-        model.fit(prep(frames["fit"]), ys["fit"])
-        auc = roc_auc_score(ys["valid"], model.predict_proba(prep(frames["valid"]))[:, 1])
-        if auc > best[0]:
-            best = (auc, model)
-    model = best[1]
-    return (
-        model.predict_proba(prep(frames["valid"]))[:, 1],
-        model.predict_proba(prep(frames["test"]))[:, 1],
+    baseline = fit_logreg_baseline(
+        train=Rows(features=frames["fit"], labels=ys["fit"], schema=schema),
+        valid=Rows(features=frames["valid"], labels=ys["valid"], schema=schema),
     )
+    return baseline.predict_proba(frames["valid"]), baseline.predict_proba(frames["test"])
 
 
 def fit_lightgbm(

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     retrain_cooldown_hours: float = Field(default=24.0, ge=0.0)
     promotion_metric: Literal["roc_auc", "f1_score", "pr_auc"] = "roc_auc"
     promotion_min_delta: float = 0.0
+    # SR 11-7 benchmark rule: refuse to deploy a model whose test ROC-AUC does not exceed its
+    # own logistic-regression benchmark's (src.models.baselines; same rows). Models registered
+    # before benchmarks were recorded have none and are not blocked.
+    require_beat_benchmark: bool = False
 
     # --- monitoring (drift, outcomes, estimated performance) -------------------
     # PSI/CSI is measured over the last DRIFT_WINDOW_DAYS of logged predictions (and over the

@@ -79,15 +79,19 @@ def _models(args: argparse.Namespace) -> None:
     table = Table(title="loan_data.model_metadata — held-out test metrics, default class")
     # A narrow table: accuracy, Brier score and log loss only with --json.
     shown = tuple(n for n in METRIC_NAMES if n not in ("accuracy", "brier_score", "log_loss"))
-    for col in ("version", "status", "active", "rows", *shown, "threshold", "created (UTC)"):
+    # "bench auc": the logistic-regression benchmark's ROC-AUC on the same test rows.
+    columns = ("version", "status", "active", "rows", *shown, "bench auc", "threshold")
+    for col in (*columns, "created (UTC)"):
         table.add_column(col, no_wrap=True)
     for d in data:
+        bench = (d["benchmark_metrics"] or {}).get("roc_auc")
         table.add_row(
             d["model_version"],
             d["status"],
             "*" if d["is_active"] else "",
             str(d["data_snapshot"].get("row_count", "")),
             *("—" if d[k] is None else f"{d[k]:.3f}" for k in shown),
+            "—" if bench is None else f"{bench:.3f}",
             f"{d['threshold']:.3f}",
             d["created_at"][:16].replace("T", " "),
         )
@@ -140,6 +144,7 @@ def _model_row(model: Any) -> dict[str, Any]:
         "source",
         "data_snapshot",
         *METRIC_NAMES,
+        "benchmark_metrics",
         "threshold",
         "status_reason",
         "artifact_sha256",

@@ -102,6 +102,7 @@ def _summary(row: ModelMetadata) -> dict[str, Any]:
         "model_type": row.model_type,
         # Models registered before migration 0003 have no credit metrics (NULL): left out.
         "metrics": {k: getattr(row, k) for k in METRIC_NAMES if getattr(row, k) is not None},
+        "benchmark_metrics": row.benchmark_metrics,  # None: registered before 0006
         "threshold": row.threshold,
         "data_snapshot": row.data_snapshot,
         "created_at": row.created_at,

@@ -121,6 +121,12 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float] = Field(
         description="Held-out test metrics (positive class = default)"
     )
+    benchmark_metrics: dict[str, float] | None = Field(
+        default=None,
+        description="The logistic-regression benchmark's metrics on the same test rows "
+        "(recorded at training, never served; plus its threshold and C); null for models "
+        "registered before benchmarks were recorded",
+    )
     feature_schema: FeatureSchemaInfo
     nullable_features: list[str]
     training_data_snapshot: dict[str, Any]

@@ -122,6 +122,7 @@ def register_model(
     metrics: Mapping[str, float],
     build_artifact: Callable[[str], bytes],
     profile: dict[str, Any],
+    benchmark_metrics: Mapping[str, float] | None = None,
 ) -> ModelMetadata:
     """Insert ``run``'s model as a candidate under a fresh version, with artifact and event.
 
@@ -131,7 +132,9 @@ def register_model(
     The artifact embeds its own version, so ``build_artifact(version)`` runs under the
     registration lock: two concurrent registrations can never pick the same version.
     ``profile`` is the model's drift reference (``src.models.drift.build_profile``), stored in
-    the same transaction so no registered model lacks one.
+    the same transaction so no registered model lacks one.  ``benchmark_metrics`` are the
+    logistic-regression benchmark's figures on the same test rows (``src.models.baselines``);
+    None leaves the column SQL NULL, as for models registered before benchmarks existed.
     """
     if is_postgres(session.get_bind()):
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext('loan_data.register'))"))
@@ -153,13 +156,20 @@ def register_model(
         status_reason="awaiting deployment gate",
         **{name: float(value) for name, value in metrics.items()},
     )
+    if benchmark_metrics is not None:  # an explicit None would store JSON 'null', not NULL
+        row.benchmark_metrics = {k: float(v) for k, v in benchmark_metrics.items()}
     row.artifact_record = ModelArtifact(
         model_version=version, artifact=artifact, sha256=digest, size=len(artifact)
     )
     session.add(row)
     session.flush()
     add_profile(session, model_version=version, profile=profile)
-    detail = {"run_id": run.id, "metrics": dict(metrics), "source": run.source}
+    detail = {
+        "run_id": run.id,
+        "metrics": dict(metrics),
+        "benchmark_metrics": row.benchmark_metrics,
+        "source": run.source,
+    }
     record_event(session, event="registered", model_version=version, detail=detail)
     return row
 

@@ -183,6 +183,9 @@ class ModelMetadata(Base):
     log_loss: Mapped[CreditMetric]
     ece: Mapped[CreditMetric]
     threshold: Mapped[float] = mapped_column(Float)
+    # The logistic-regression benchmark's test metrics (src.models.baselines), same rows and
+    # metric names as the columns above; NULL for models registered before 0006.
+    benchmark_metrics: Mapped[dict[str, Any] | None]
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     artifact_size: Mapped[int] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))

@@ -1,12 +1,15 @@
 """Champion/challenger gate: a candidate replaces the active model only if it wins.
 
 Both models are scored on the same rows: the candidate's held-out test rows,
-which (by the hash split) no model of the source has trained on.
+which (by the hash split) no model of the source has trained on.  With
+``REQUIRE_BEAT_BENCHMARK`` the candidate must first beat its own logistic-regression
+benchmark (recorded at training, on its test rows); the verdict is part of every reason.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -90,8 +93,16 @@ def deploy(*, model_version: str | None = None, source: str | None = None) -> De
         challenger = predictor_for(candidate)
     except ArtifactIntegrityError as exc:
         return _reject(version, f"artifact failed verification: {exc}", champion=None)
+    note = ""  # the benchmark rule's verdict, appended to whatever the gate decides
+    if settings.require_beat_benchmark:
+        beats, verdict = benchmark_verdict(
+            roc_auc=candidate.roc_auc, benchmark=candidate.benchmark_metrics
+        )
+        if not beats:
+            return _reject(version, verdict, champion=None)
+        note = f"; {verdict}"
     if champion is None:
-        reason = f"model line {candidate.source!r} had no active model"
+        reason = f"model line {candidate.source!r} had no active model{note}"
         repo.activate_model(engine, version=version, reason=reason)
         return DeployResult(promoted=True, model_version=version, reason=reason)
 
@@ -107,7 +118,7 @@ def deploy(*, model_version: str | None = None, source: str | None = None) -> De
     try:
         champion_proba = predictor_for(champion).predict_proba(frame.features)
     except (ArtifactIntegrityError, InvalidInputError) as exc:
-        reason = f"champion {champion.model_version} cannot score these rows ({exc})"
+        reason = f"champion {champion.model_version} cannot score these rows ({exc}){note}"
         repo.activate_model(engine, version=version, reason=reason)
         return DeployResult(
             promoted=True,
@@ -126,7 +137,7 @@ def deploy(*, model_version: str | None = None, source: str | None = None) -> De
     }
     comparison = (
         f"{metric} {challenger_score:.4f} vs champion {champion.model_version} "
-        f"{champion_score:.4f} (margin {margin:g}) on {len(frame.labels)} held-out rows"
+        f"{champion_score:.4f} (margin {margin:g}) on {len(frame.labels)} held-out rows{note}"
     )
     if np.isfinite(challenger_score) and challenger_score > champion_score + margin:
         reason = f"beat the champion: {comparison}"
@@ -134,6 +145,29 @@ def deploy(*, model_version: str | None = None, source: str | None = None) -> De
         logger.info("deployed %s: %s", version, reason)
         return DeployResult(promoted=True, model_version=version, reason=reason, **result_args)
     return _reject(version, f"did not beat the champion: {comparison}", champion=result_args)
+
+
+def benchmark_verdict(*, roc_auc: float, benchmark: Mapping[str, Any] | None) -> tuple[bool, str]:
+    """(passes, reason) of the ``REQUIRE_BEAT_BENCHMARK`` rule for one model.
+
+    The model must beat its own benchmark strictly: a tie means the TabTransformer adds
+    nothing a logistic regression does not.  Both figures are on the model's test rows
+    (``src.models.baselines``), so no rescoring is needed.  A model registered before
+    benchmarks were recorded has none; it passes, and the reason says so.
+    """
+    if not benchmark or "roc_auc" not in benchmark:
+        return True, (
+            "benchmark rule not applied: no benchmark recorded for this model "
+            "(registered before benchmarks were)"
+        )
+    bench = float(benchmark["roc_auc"])
+    comparison = (
+        f"test roc_auc {roc_auc:.4f} vs its logistic-regression benchmark {bench:.4f} "
+        "on the same test rows"
+    )
+    if np.isfinite(roc_auc) and np.isfinite(bench) and roc_auc > bench:
+        return True, f"beat its benchmark: {comparison}"
+    return False, f"did not beat its benchmark (REQUIRE_BEAT_BENCHMARK): {comparison}"
 
 
 def _score(model: ModelMetadata, proba: np.ndarray, labels: np.ndarray, metric: str) -> float:

@@ -22,6 +22,7 @@ from src.data.processing import get_source_schema, load_frame
 from src.data.tables import TrainingRun
 from src.exceptions import LoanDefaultError, NoDataError
 from src.models.artifact import serialize_bundle
+from src.models.baselines import benchmark_metrics
 from src.models.fitting import finetune_bundle, pretrain_bundle
 from src.models.metrics import METRIC_NAMES, classification_metrics
 from src.models.training import predict_proba
@@ -30,7 +31,9 @@ from src.pipeline.drift_profiles import profile_for_run
 from src.pipeline.model_lines import resolve_line
 from src.pipeline.splits import Splits
 from src.pipeline.training_runs import (
+    BENCHMARK_PREFIX,
     StageOutput,
+    benchmark_of,
     data_hash,
     load_state,
     require_stage,
@@ -116,7 +119,12 @@ def finetune_stage(*, run_id: int, progress: bool = True) -> int:
 
 
 def evaluate_stage(*, run_id: int) -> int:
-    """Score the held-out test split: preprocessing, early stopping and threshold never saw it."""
+    """Score the held-out test split: preprocessing, early stopping and threshold never saw it.
+
+    Also fits the benchmark (``src.models.baselines``) on the model's own training rows, with
+    validation in the same roles (model selection, F1 threshold), and scores it on the same
+    test rows with the same metric function: recorded beside the model, never served.
+    """
 
     def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> StageOutput:
         bundle = load_state(run)
@@ -138,7 +146,10 @@ def evaluate_stage(*, run_id: int) -> int:
             metrics,
             before,
         )
-        return StageOutput(metrics=metrics | before)
+        benchmark = benchmark_metrics(train=splits.train, valid=splits.valid, test=splits.test)
+        logger.info("run %d benchmark (logistic regression) test metrics: %s", run_id, benchmark)
+        stored = {f"{BENCHMARK_PREFIX}{k}": v for k, v in benchmark.items()}
+        return StageOutput(metrics=metrics | before | stored)
 
     return run_stage(run_id, needs="finetuned", produces="evaluated", work=work)
 
@@ -193,6 +204,7 @@ def _register_once(engine: Any, *, run_id: int, schema: Any, profile: dict[str, 
             feature_schema=schema.to_dict(),
             threshold=bundle.threshold,
             metrics={name: float(metrics[name]) for name in METRIC_NAMES},
+            benchmark_metrics=benchmark_of(metrics),
             build_artifact=lambda version: serialize_bundle(
                 replace(bundle, metadata=bundle.metadata | {"model_version": version})
             ),

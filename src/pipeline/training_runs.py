@@ -25,6 +25,8 @@ from src.pipeline.splits import Splits, make_splits
 logger = logging.getLogger(__name__)
 
 STAGES = ("prepared", "pretrained", "finetuned", "evaluated", "registered")
+# The evaluate stage stores the benchmark's figures in the run's metrics under this prefix.
+BENCHMARK_PREFIX = "benchmark_"
 
 
 @dataclass(frozen=True)
@@ -132,3 +134,17 @@ def data_hash(frame: LabelledFrame) -> str:
     for key, label in zip(frame.row_keys, frame.labels.tolist(), strict=True):
         digest.update(f"{key}\x1f{label}\x1e".encode())
     return digest.hexdigest()
+
+
+def benchmark_of(metrics: dict[str, Any]) -> dict[str, float] | None:
+    """The benchmark's figures from a run's stored metrics, prefix removed.
+
+    None for a run evaluated before benchmarks were recorded (resumed at registration): its
+    model is registered without one rather than refitted on a stage that already ran.
+    """
+    found = {
+        key.removeprefix(BENCHMARK_PREFIX): float(value)
+        for key, value in metrics.items()
+        if key.startswith(BENCHMARK_PREFIX)
+    }
+    return found or None

@@ -87,6 +87,10 @@ def build_card(*, version: str, include_admin: bool) -> dict[str, Any]:
                 threshold=model.threshold,
             ),
             **evaluation,
+            "benchmark": sections.benchmark(
+                model_metrics={name: getattr(model, name) for name in METRIC_NAMES},
+                benchmark_metrics=model.benchmark_metrics,
+            ),
             "comparison": _comparison(
                 model, rival, history["events"], frame=frame.subset(versus), proba=proba[versus]
             ),
@@ -117,6 +121,7 @@ def _details(model: ModelMetadata) -> dict[str, Any]:
         "data_snapshot": model.data_snapshot,
         "feature_schema": model.feature_schema,
         "registry_metrics": {name: getattr(model, name) for name in METRIC_NAMES},
+        "benchmark_metrics": model.benchmark_metrics,
     }
 
 

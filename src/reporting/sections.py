@@ -100,6 +100,57 @@ def compare(
     return clean({"n_rows": len(labels), "bads": int(np.sum(labels)), "metrics": rows})
 
 
+def benchmark(
+    *, model_metrics: dict[str, float | None], benchmark_metrics: dict[str, float] | None
+) -> dict[str, Any]:
+    """The model against its logistic-regression benchmark, from the registry's figures.
+
+    Both sets were computed at training on the model's own test rows with the same metric
+    function (``src.models.baselines``), so they compare like with like without rescoring.
+    The verdict names the better one on ROC-AUC, the figure ``REQUIRE_BEAT_BENCHMARK`` uses.
+    """
+    if not benchmark_metrics:
+        return {
+            "metrics": None,
+            "note": "No benchmark recorded: this model was registered before benchmarks were.",
+        }
+    rows = []
+    for name in COMPARED:
+        mine, theirs = model_metrics.get(name), benchmark_metrics.get(name)
+        delta = None if mine is None or theirs is None else mine - theirs
+        better = None
+        if delta is not None and math.isfinite(delta) and delta != 0:
+            better = delta < 0 if name in LOWER_IS_BETTER else delta > 0
+        rows.append(
+            {"metric": name, "model": mine, "benchmark": theirs, "delta": delta, "better": better}
+        )
+    auc, bench = model_metrics.get("roc_auc"), benchmark_metrics.get("roc_auc")
+    if auc is None or bench is None or not (math.isfinite(auc) and math.isfinite(bench)):
+        verdict = "ROC-AUC is undefined for one of the two; no verdict."
+    elif auc > bench:
+        verdict = (
+            f"This model is better than its benchmark on ROC-AUC: {auc:.3f} vs {bench:.3f} "
+            f"(+{auc - bench:.3f})."
+        )
+    elif auc < bench:
+        verdict = (
+            f"The logistic-regression benchmark is better on ROC-AUC: {bench:.3f} vs this "
+            f"model's {auc:.3f} ({auc - bench:+.3f}); the TabTransformer adds no ranking power "
+            "over it on these rows."
+        )
+    else:
+        verdict = f"A tie on ROC-AUC ({auc:.3f}): the model does not beat its benchmark."
+    return clean(
+        {
+            "model": "logistic regression (src.models.baselines)",
+            "threshold": benchmark_metrics.get("threshold"),
+            "c": benchmark_metrics.get("C"),
+            "metrics": rows,
+            "verdict": verdict,
+        }
+    )
+
+
 def intended_use(
     *, source: str, evaluation: dict[str, Any], n_features: int, threshold: float
 ) -> list[str]:

@@ -99,6 +99,7 @@ def model_info(loaded: LoadedModel, manager: ModelManager) -> ModelInfo:
         model_type=info["model_type"],
         threshold=float(predictor.threshold),
         metrics=info["metrics"],
+        benchmark_metrics=info.get("benchmark_metrics"),
         feature_schema=FeatureSchemaInfo(
             features=features,
             categorical=list(schema.categorical),

@@ -82,7 +82,7 @@ def _insert_0001_rows(engine: Engine) -> None:
 
 def test_upgrade_moves_artifacts_and_keys_predictions(old_engine: Engine) -> None:
     _insert_0001_rows(old_engine)
-    assert init_db(old_engine) == "0005"
+    assert init_db(old_engine) == "0006"
     with old_engine.connect() as conn:
         artifacts = conn.execute(select(ModelArtifact).order_by(ModelArtifact.model_version)).all()
         assert [(a.model_version, bytes(a.artifact), a.size) for a in artifacts] == [
@@ -187,3 +187,14 @@ def test_monitoring_upgrade_keeps_rows_and_leaves_new_metrics_null(old_engine: E
         assert sorted(tuple(m) for m in models) == [("v0001", 0.5, None), ("v0002", 0.5, None)]
         logged = conn.execute(select(Prediction.request_id, Prediction.application_id)).all()
         assert [tuple(r) for r in logged] == [("req-1", None)]
+
+
+def test_benchmark_upgrade_leaves_old_models_without_a_benchmark(old_engine: Engine) -> None:
+    """0006 only adds: models registered before it have no benchmark (NULL, not {})."""
+    _insert_0001_rows(old_engine)
+    init_db(old_engine)
+    with old_engine.connect() as conn:
+        models = conn.execute(
+            select(ModelMetadata.model_version, ModelMetadata.benchmark_metrics)
+        ).all()
+    assert sorted(tuple(m) for m in models) == [("v0001", None), ("v0002", None)]

@@ -7,11 +7,18 @@ from html import escape
 
 import numpy as np
 
+from src.models.metrics import classification_metrics
 from src.reporting import render, sections
 
 RNG = np.random.default_rng(0)
 Y = (RNG.random(400) < 0.25).astype(int)
 P = np.clip(0.2 + 0.25 * Y + RNG.normal(0, 0.15, 400), 0.001, 0.999)
+# A weaker benchmark on the same rows: more noise on the same signal.
+P_BENCH = np.clip(0.2 + 0.25 * Y + RNG.normal(0, 0.3, 400), 0.001, 0.999)
+BENCH_METRICS = classification_metrics(Y, P_BENCH, threshold=0.35) | {
+    "threshold": 0.35,
+    "C": 0.1,
+}
 
 
 def small_card(*, admin: bool) -> dict:
@@ -58,6 +65,9 @@ def small_card(*, admin: bool) -> dict:
                 source="lending_club", evaluation=evaluation, n_features=2, threshold=0.4
             ),
             **evaluation,
+            "benchmark": sections.benchmark(
+                model_metrics=evaluation["metrics"], benchmark_metrics=BENCH_METRICS
+            ),
             "comparison": {
                 "rival": "v0006",
                 "rival_status": "active",
@@ -105,6 +115,7 @@ def test_report_is_self_contained_and_has_every_section() -> None:
         "discrimination",
         "calibration",
         "decisions",
+        "benchmark",
         "comparison",
         "over-time",
         "explanations",
@@ -164,3 +175,31 @@ def test_registry_page_escapes_what_it_shows() -> None:
     ]
     html = render.render_registry(rows, generated_at="now")
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+
+
+def test_benchmark_section_names_the_better_model_on_roc_auc() -> None:
+    mine = classification_metrics(Y, P, threshold=0.4)
+    assert mine["roc_auc"] > BENCH_METRICS["roc_auc"]  # the less noisy score ranks better
+    card = small_card(admin=False)
+    rows = {r["metric"]: r for r in card["benchmark"]["metrics"]}
+    assert rows["roc_auc"]["model"] == mine["roc_auc"]
+    assert rows["roc_auc"]["benchmark"] == BENCH_METRICS["roc_auc"]
+    assert rows["roc_auc"]["better"] is True
+    assert rows["brier_score"]["better"] == (mine["brier_score"] < BENCH_METRICS["brier_score"])
+    assert card["benchmark"]["verdict"].startswith("This model is better than its benchmark")
+    html = render.render_report(card)
+    assert 'id="benchmark-table"' in html
+    assert f"{mine['roc_auc']:.3f} vs {BENCH_METRICS['roc_auc']:.3f}" in html
+
+    # Swapped: the benchmark wins, and the report says so plainly.
+    swapped = sections.benchmark(model_metrics=BENCH_METRICS, benchmark_metrics=mine)
+    assert swapped["verdict"].startswith("The logistic-regression benchmark is better")
+    assert {r["metric"]: r["better"] for r in swapped["metrics"]}["roc_auc"] is False
+
+
+def test_a_model_without_a_benchmark_says_so() -> None:
+    card = small_card(admin=False)
+    card["benchmark"] = sections.benchmark(model_metrics=card["metrics"], benchmark_metrics=None)
+    html = render.render_report(card)
+    assert "registered before benchmarks were" in html
+    assert 'id="benchmark-table"' not in html
