@@ -81,3 +81,9 @@ def test_calibration_quick(tmp_path: Path) -> None:
     out = run_quick("calibration.py", tmp_path)
     for name in ("lending_club", "credit_data", "ECE before", "perfectly calibrated"):
         assert name in out
+
+
+@pytest.mark.slow
+def test_batch_scoring_quick(tmp_path: Path) -> None:
+    out = run_quick("batch_scoring.py", tmp_path)
+    assert "rows/s" in out and "20,000" in out
