@@ -81,10 +81,15 @@ def score_source(
     run, predictor = open_run(
         source=source, model_version=model_version, run_id=run_id, chunk_size=chunk_size
     )
+    done = run.status == "complete"  # a complete run has nothing to score: skip the ranges
     with session_scope() as session:
         already = batch.count_scores(session, run_id=run_id)
-        ranges = batch.id_ranges(
-            session, source=run.source, max_raw_id=run.max_raw_id, chunk_size=chunk_size
+        ranges = (
+            []
+            if done
+            else batch.id_ranges(
+                session, source=run.source, max_raw_id=run.max_raw_id, chunk_size=chunk_size
+            )
         )
     logger.info(
         "batch run %s: %s with %s, %d rows, %d already scored, chunks of %d",
@@ -96,7 +101,7 @@ def score_source(
         chunk_size,
     )
     started = time.perf_counter()
-    scored = skipped = chunks = 0
+    scored, skipped, chunks = 0, already if done else 0, 0
     desc = f"score {run_id[:12]}"
     with tqdm(total=run.rows_total, initial=already, desc=desc, disable=not progress) as bar:
         for first, last, _ in ranges:
