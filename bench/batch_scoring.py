@@ -45,7 +45,8 @@ TRAINING = {"PRETRAIN_EPOCHS": "1", "FINETUNE_EPOCHS": "1", "PATIENCE": "1"}
 REPLICATE = """
 INSERT INTO loan_data.raw_data (source, row_key, data_date, record, label)
 SELECT r.source, r.row_key || '~' || g, r.data_date, r.record, r.label
-FROM loan_data.raw_data r CROSS JOIN generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
+FROM loan_data.raw_data r
+CROSS JOIN generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
 WHERE r.source = 'lending_club' AND strpos(r.row_key, '~') = 0
 ORDER BY g, r.id
 LIMIT :rows
