@@ -8,6 +8,7 @@ scripts can be rerun independently.  Quick (smoke) runs pass ``--output`` to a t
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import platform
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -91,6 +93,41 @@ def bench_parser(doc: str | None, *, quick: str | None = None) -> argparse.Argum
     if quick is not None:
         parser.add_argument("--quick", action="store_true", help=quick)
     return parser
+
+
+RESULT_PREFIX = "BENCH_RESULT "  # the line a benchmark's child process reports its figures on
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size (MiB), as the kernel counts it for this image.
+
+    Not ``ru_maxrss``: on Linux it survives ``exec``, so a child started while its parent held
+    large buffers would report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
+def report_result(result: dict[str, object]) -> None:
+    """A child's figures, on the one stdout line its parent reads (``run_script_child``)."""
+    sys.stdout.write(RESULT_PREFIX + json.dumps(result, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def run_script_child(script: Path, url: str, *args: str) -> dict[str, Any]:
+    """``script --child URL ARGS`` in a fresh interpreter on database ``url``; its figures."""
+    proc = subprocess.run(
+        [sys.executable, str(script), "--child", url, *args],
+        env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    line = next(x for x in reversed(proc.stdout.splitlines()) if x.startswith(RESULT_PREFIX))
+    result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
+    return result
 
 
 def busy_processes() -> str:

@@ -17,29 +17,18 @@ Celery executor run for real, which is open work (docs/scale-out.md).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    bench_parser,
-    busy_processes,
-    fresh_database,
-    measured_table,
-    publish,
-    setup_logging,
-    use_database,
-)
+import _common as common
 
 logger = logging.getLogger("bench.batch_scoring")
 SCRIPT = Path(__file__).resolve()
-RESULT_PREFIX = "RESULT "
 # One epoch per stage: the architecture (what scoring costs) stays the production default.
 TRAINING = {"PRETRAIN_EPOCHS": "1", "FINETUNE_EPOCHS": "1", "PATIENCE": "1"}
 REPLICATE = """
@@ -69,7 +58,7 @@ WHERE n.source = 'lending_club' AND n.id > :after
 def prepare(url: str) -> str:
     """Collect lending_club and train the model to score with; returns its version."""
     os.environ.update(TRAINING)
-    use_database(url)
+    common.use_database(url)
     from src.data.ingest import collect
     from src.pipeline.training import train
 
@@ -116,28 +105,8 @@ def child_measure(chunk_size: int) -> dict[str, Any]:
         "rows_per_second": first.rows_per_second,
         "again_seconds": again.seconds,
         "again_scored": again.rows_scored,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": common.peak_rss_mib(),
     }
-
-
-def _peak_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
-
-
-def run_child(url: str, chunk_size: int) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--child", url, "--chunk-size", str(chunk_size)],
-        env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    )
-    line = next(x for x in reversed(proc.stdout.splitlines()) if x.startswith(RESULT_PREFIX))
-    result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
-    return result
 
 
 def report(results: list[dict[str, Any]], *, version: str, args: Any, busy: str) -> str:
@@ -163,7 +132,7 @@ def report(results: list[dict[str, Any]], *, version: str, args: Any, busy: str)
         f"transaction; TORCH_NUM_THREADS={threads}. *Again*: the same run id once the run is "
         "complete. Peak RSS: the child's `VmHWM`. The DAG on 1 and 2 Celery workers is not "
         f"measured (open work). Busiest processes at the end: {busy}.\n\n"
-        + measured_table(
+        + common.measured_table(
             [
                 "rows",
                 "replicate + VACUUM (s)",
@@ -178,28 +147,30 @@ def report(results: list[dict[str, Any]], *, version: str, args: Any, busy: str)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = bench_parser(__doc__, quick="20k rows only")
+    parser = common.bench_parser(__doc__, quick="20k rows only")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--chunk-size", type=int, default=10_000)
     parser.add_argument("--output", type=Path, help="markdown file (default docs/benchmarks.md)")
     parser.add_argument("--child", metavar="URL", help="(internal) measure in this process")
     args = parser.parse_args(argv)
     if args.child:
-        use_database(args.child)
-        sys.stdout.write(RESULT_PREFIX + json.dumps(child_measure(args.chunk_size)) + "\n")
+        common.use_database(args.child)
+        common.report_result(child_measure(args.chunk_size))
         return 0
-    setup_logging()
+    common.setup_logging()
     sizes = [20_000] if args.quick else sorted(args.sizes)
     results = []
-    with fresh_database("bench_batch") as url:
+    with common.fresh_database("bench_batch") as url:
         version = prepare(url)
         for size in sizes:
             grow_s = grow(url, size)
-            result = run_child(url, args.chunk_size) | {"grow_s": grow_s}
+            result = common.run_script_child(SCRIPT, url, "--chunk-size", str(args.chunk_size)) | {
+                "grow_s": grow_s
+            }
             logger.info("%d rows: %s", size, result)
             results.append(result)
-    text = report(results, version=version, args=args, busy=busy_processes())
-    return publish("batch_scoring", text, args.output)
+    text = report(results, version=version, args=args, busy=common.busy_processes())
+    return common.publish("batch_scoring", text, args.output)
 
 
 if __name__ == "__main__":

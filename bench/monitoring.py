@@ -27,12 +27,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -44,13 +41,15 @@ from _common import (
     busy_processes,
     fresh_database,
     measured_table,
+    peak_rss_mib,
     publish,
+    report_result,
+    run_script_child,
     setup_logging,
 )
 
 logger = logging.getLogger("bench.monitoring")
 SCRIPT = Path(__file__).resolve()
-RESULT_PREFIX = "BENCH_RESULT "
 VERSION = "v0001"
 WINDOW_START = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 WINDOW_END = WINDOW_START + dt.timedelta(days=7)
@@ -224,28 +223,6 @@ def child_measure(url: str, repeats: int) -> dict[str, Any]:
     }
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident set size (MiB), as the kernel counts it for this image."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
-
-
-def run_child(url: str, repeats: int) -> dict[str, Any]:
-    """This script as a child process (a fresh interpreter); its result."""
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--child", url, "--repeats", str(repeats)],
-        env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    )
-    line = next(x for x in reversed(proc.stdout.splitlines()) if x.startswith(RESULT_PREFIX))
-    result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
-    return result
-
-
 # --------------------------------------------------------------------------- parent
 def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy: str) -> str:
     rows = []
@@ -321,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     if args.child:
         result = child_measure(args.child, args.repeats)
-        print(RESULT_PREFIX + json.dumps(result))
+        report_result(result)
         return 0
     load_start = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     results = []
@@ -331,7 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         for size in sorted(args.sizes):
             copy_s = copy_predictions(url, rows=size - inserted, first=inserted, seed=size)
             inserted = size
-            result = run_child(url, args.repeats) | {"rows": size, "copy_s": copy_s}
+            result = run_script_child(SCRIPT, url, "--repeats", str(args.repeats)) | {
+                "rows": size,
+                "copy_s": copy_s,
+            }
             assert result["n_current"] == size, result
             logger.info("%d rows: %s", size, result)
             results.append(result)
