@@ -25,9 +25,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker process, 
 
 import numpy as np
 from _common import bench_parser, machine_line, markdown_table, mean_std, publish, setup_logging
-from model_quality import DATASETS, QUICK_TT, load_dataset, outer_splits, task_indices
+from model_quality import DATASETS, load_dataset
 
 from src.models.metrics import expected_calibration_error
+from src.pipeline.benchmark import QUICK_TT, plan_folds
 
 logger = logging.getLogger("bench.calibration")
 
@@ -43,11 +44,16 @@ def run_fold(task: dict[str, Any]) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     setup_logging("WARNING")
-    features, labels, schema = load_dataset(task["dataset"], task["max_rows"])
-    train_idx, test_idx = outer_splits(labels, task["folds"], task["seed"])[task["fold"]]
-    fit_idx, valid_idx, _ = task_indices(
-        labels, train_idx, "all", task["seed"], get_settings().validation_fraction
-    )
+    data = load_dataset(task["dataset"], task["max_rows"])
+    features, labels, schema = data.features, data.labels, data.schema
+    plan = plan_folds(
+        labels,
+        folds=task["folds"],
+        regimes=["all"],
+        seed=task["seed"],
+        valid_fraction=get_settings().validation_fraction,
+    )[task["fold"]]
+    fit_idx, valid_idx, test_idx = plan.fit, plan.valid, plan.test
     frame = {
         k: features.iloc[v].reset_index(drop=True)
         for k, v in {"fit": fit_idx, "valid": valid_idx, "test": test_idx}.items()
