@@ -7,7 +7,7 @@ DEMO_DB ?= sqlite:///./data/demo.db
 TEST_ADMIN_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export TEST_ADMIN_DATABASE_URL
 
-.PHONY: install demo monitor-demo test test-fast lint format airflow airflow-smoke serve bench bench-quick clean
+.PHONY: install demo monitor-demo test test-fast lint format airflow airflow-smoke airflow-celery-smoke serve bench bench-quick clean
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,11 @@ airflow: install
 
 airflow-smoke: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/airflow_smoke.sh
+
+# CeleryExecutor for real (Redis on 127.0.0.1:6379, two workers): batch_scoring over 200,000
+# rows exactly once, then again with one worker SIGKILLed mid-range (docs/scale-out.md).
+airflow-celery-smoke: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/airflow_celery_smoke.py
 
 bench: install
 	$(BIN)/python bench/model_quality.py

@@ -8,11 +8,12 @@ child process (a fresh interpreter) runs ``score_source`` over the whole source 
 ``BATCH_SCORING_CHUNK_SIZE`` rows, then the same run id again (a complete run: nothing left to
 score, so that row shows the cost of checking), and reports rows/s and its peak RSS.
 
-The ``batch_scoring`` DAG on 1 and 2 Celery workers is not measured here: that needs the
-Celery executor run for real, which is open work (docs/scale-out.md).
+Then, at the largest size, the ``batch_scoring`` DAG runs on Airflow's CeleryExecutor with
+one worker, then two (bench/_dag_scaling.py; the stack of ``make airflow-celery-smoke``):
+rows/s, the 1 -> 2 worker speed-up and each worker's peak RSS.  ``--no-dag`` skips that.
 
     python bench/batch_scoring.py                       # 100k and 1M: writes docs/benchmarks.md
-    python bench/batch_scoring.py --quick --output /tmp/b.md   # 20k rows, a smoke run
+    python bench/batch_scoring.py --quick --output /tmp/b.md   # 20k rows (DAG: 2 ranges)
 """
 
 from __future__ import annotations
@@ -20,39 +21,20 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import _common as common
 
+sys.path.insert(0, str(common.ROOT / "scripts"))
+from _dag_scaling import measure_dag
+from portfolio import grow
+
 logger = logging.getLogger("bench.batch_scoring")
 SCRIPT = Path(__file__).resolve()
 # One epoch per stage: the architecture (what scoring costs) stays the production default.
 TRAINING = {"PRETRAIN_EPOCHS": "1", "FINETUNE_EPOCHS": "1", "PATIENCE": "1"}
-REPLICATE = """
-INSERT INTO loan_data.raw_data (source, row_key, data_date, record, label)
-SELECT r.source, r.row_key || '~' || g, r.data_date, r.record, r.label
-FROM loan_data.raw_data r
-CROSS JOIN generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
-WHERE r.source = 'lending_club' AND strpos(r.row_key, '~') = 0
-ORDER BY g, r.id
-LIMIT :rows
-"""
-COPIES = """
-SELECT max(split_part(row_key, '~', 2)::int) FROM loan_data.raw_data
-WHERE source = 'lending_club' AND strpos(row_key, '~') > 0
-"""
-BASE_ROWS = 9857  # lending_club as collected
-PROCESS = """
-INSERT INTO loan_data.processed_data (raw_id, source, data_date, features, label)
-SELECT n.id, n.source, n.data_date, p.features, p.label
-FROM loan_data.raw_data n
-JOIN loan_data.raw_data o ON o.source = n.source AND o.row_key = split_part(n.row_key, '~', 1)
-JOIN loan_data.processed_data p ON p.raw_id = o.id
-WHERE n.source = 'lending_club' AND n.id > :after
-"""
 
 
 def prepare(url: str) -> str:
@@ -64,31 +46,6 @@ def prepare(url: str) -> str:
 
     collect(source="lending_club")
     return train(source="lending_club", progress=False).model_version
-
-
-def grow(url: str, rows: int) -> float:
-    """Replicate stored rows until the source holds ``rows``; returns seconds."""
-    from sqlalchemy import func, select, text
-
-    from src.data.database import get_engine
-    from src.data.tables import ProcessedData
-
-    started = time.perf_counter()
-    with get_engine(url).begin() as conn:
-        stored = int(conn.scalar(select(func.count()).select_from(ProcessedData)) or 0)
-        after = int(conn.scalar(select(func.max(ProcessedData.raw_id))) or 0)
-        missing = rows - stored
-        if missing > 0:
-            copies = conn.scalar(text(COPIES)) or 0  # suffixes used by earlier growth
-            first = int(copies) + 1
-            params = {"first": first, "last": first + missing // BASE_ROWS + 1, "rows": missing}
-            conn.execute(text(REPLICATE), params)
-            conn.execute(text(PROCESS), {"after": after})
-    with get_engine(url).connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-            text("VACUUM ANALYZE loan_data.raw_data, loan_data.processed_data")
-        )
-    return time.perf_counter() - started
 
 
 def child_measure(chunk_size: int) -> dict[str, Any]:
@@ -107,6 +64,48 @@ def child_measure(chunk_size: int) -> dict[str, Any]:
         "again_scored": again.rows_scored,
         "peak_rss_mib": common.peak_rss_mib(),
     }
+
+
+def dag_report(dag: list[dict[str, Any]], *, rows: int, chunk_size: int) -> str:
+    if not dag:
+        return "The DAG on Celery workers was not measured in this run (`--no-dag`).\n"
+    base = dag[0]["span_s"]
+    table = [
+        [
+            str(r["workers"]),
+            str(r["ranges"]),
+            f"{r['wall_s']:.1f}",
+            f"{r['span_s']:.1f}",
+            f"{r['rows_per_second']:,.0f}",
+            f"{r['rows_per_second'] / r['workers']:,.0f}",
+            f"{base / r['span_s']:.2f}x",
+            ", ".join(f"{v:.0f}" for _, v in sorted(r["peak_rss_mib"].items())),
+        ]
+        for r in dag
+    ]
+    return (
+        f"\n### The `batch_scoring` DAG on Celery workers ({rows:,} rows)\n\n"
+        "The same database, Airflow 3 with the CeleryExecutor (api-server, scheduler, "
+        "dag-processor, Redis broker, each worker `-c 1`: the stack of `make "
+        f"airflow-celery-smoke`), ranges of {chunk_size:,} rows, a new batch run each time. "
+        "*Span*: first mapped `score` start to last end (Airflow's task timestamps); *wall*: "
+        "trigger to DAG run success. Peak RSS per worker: the worker's process group (worker, "
+        "pool, task process), sampled every 0.5 s. Goal: speed-up >= 1.7x from 1 to 2 workers "
+        "on 2 cores, where the scheduler, api-server and dag-processor share the same cores.\n\n"
+        + common.markdown_table(
+            [
+                "workers",
+                "ranges",
+                "wall (s)",
+                "span (s)",
+                "rows/s",
+                "rows/s per worker",
+                "speed-up (span)",
+                "peak RSS per worker (MiB)",
+            ],
+            table,
+        )
+    )
 
 
 def report(results: list[dict[str, Any]], *, version: str, args: Any, busy: str) -> str:
@@ -130,8 +129,7 @@ def report(results: list[dict[str, Any]], *, version: str, args: Any, busy: str)
         f"replicated in SQL up to each size; model {version} with the production architecture "
         f"(one training epoch per stage); chunks of {args.chunk_size:,} rows, each one "
         f"transaction; TORCH_NUM_THREADS={threads}. *Again*: the same run id once the run is "
-        "complete. Peak RSS: the child's `VmHWM`. The DAG on 1 and 2 Celery workers is not "
-        f"measured (open work). Busiest processes at the end: {busy}.\n\n"
+        "complete. Peak RSS: the child's `VmHWM`. Busiest processes at the end: {busy}.\n\n"
         + common.measured_table(
             [
                 "rows",
@@ -150,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = common.bench_parser(__doc__, quick="20k rows only")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--chunk-size", type=int, default=10_000)
+    parser.add_argument("--dag-chunk-size", type=int, default=50_000, help="rows per DAG range")
+    parser.add_argument("--no-dag", action="store_true", help="skip the Celery DAG runs")
     parser.add_argument("--output", type=Path, help="markdown file (default docs/benchmarks.md)")
     parser.add_argument("--child", metavar="URL", help="(internal) measure in this process")
     args = parser.parse_args(argv)
@@ -169,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             }
             logger.info("%d rows: %s", size, result)
             results.append(result)
+        chunk = 10_000 if args.quick else args.dag_chunk_size
+        dag = [] if args.no_dag else measure_dag(url, rows=sizes[-1], chunk_size=chunk, env={})
     text = report(results, version=version, args=args, busy=common.busy_processes())
+    text += dag_report(dag, rows=sizes[-1], chunk_size=chunk)
     return common.publish("batch_scoring", text, args.output)
 
 

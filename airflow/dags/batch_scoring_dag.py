@@ -66,7 +66,8 @@ def batch_scoring() -> None:
             chunk_size=int(params["chunk_size"]),
         )
 
-    @task(execution_timeout=timedelta(hours=1))
+    # multiple_outputs=False: the counts are one XCom, not one per key.
+    @task(execution_timeout=timedelta(hours=1), multiple_outputs=False)
     def score(chunk: dict[str, Any]) -> dict[str, Any]:
         """Score one range (idempotent); returns its counts."""
         from src.pipeline.batch_plan import score_range
@@ -77,7 +78,7 @@ def batch_scoring() -> None:
             last_raw_id=int(chunk["last_raw_id"]),
         )
 
-    @task
+    @task(multiple_outputs=False)
     def summarise(
         ranges: list[dict[str, Any]],
         params: dict[str, Any] | None = None,
