@@ -6,6 +6,7 @@ Names match the reference design's environment variables (``DATABASE_URL``,
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -92,6 +93,10 @@ class Settings(BaseSettings):
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     validation_fraction: float = Field(default=0.15, gt=0.0, lt=0.9)
     torch_num_threads: int = Field(default=1, ge=1)
+    # Where training, batch scoring and serving run the model: auto = CUDA when this PyTorch
+    # build sees a GPU, else CPU; cuda (or cuda:N) refuses to start without one
+    # (src.models.device).  Artifacts are always stored as CPU tensors.
+    device: str = "auto"
 
     # --- serving -------------------------------------------------------------
     api_host: str = "127.0.0.1"
@@ -131,6 +136,11 @@ class Settings(BaseSettings):
     def _empty_key_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("device", mode="before")
+    @classmethod
+    def _known_device(cls, value: object) -> object:
+        return check_device_name(value) if isinstance(value, str) else value
+
     @field_validator("database_url")
     @classmethod
     def _non_empty_url(cls, value: str) -> str:
@@ -156,6 +166,23 @@ class Settings(BaseSettings):
                 f"e.g. NHEAD in {[h for h in range(1, self.d_model + 1) if self.d_model % h == 0]}"
             )
         return self
+
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
+_DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def check_device_name(value: str) -> str:
+    """``value`` normalised (trimmed, lower case) if it names a device we support, else ValueError.
+
+    Here, not in ``src.models.device``, so that Settings validates without importing torch
+    (the CLI reports a bad setting in one line before loading anything heavy);
+    ``TrainingConfig`` uses it too, so a stored config is held to the same rule.
+    """
+    name = value.strip().lower()
+    if not _DEVICE_RE.fullmatch(name):
+        raise ValueError(f"DEVICE must be one of {', '.join(DEVICE_CHOICES)}")
+    return name
 
 
 def quote_password(url: str) -> str:

@@ -86,6 +86,7 @@ def _predict(args: argparse.Namespace) -> None:
     from src.data.database import session_scope
     from src.exceptions import ModelNotFoundError
     from src.pipeline.serving import (
+        configured_device,
         predictor_for,
         request_application_id,
         request_to_record,
@@ -95,13 +96,14 @@ def _predict(args: argparse.Namespace) -> None:
     payload = _read_request_json(args.json_file)
     requests = payload if isinstance(payload, list) else [payload]
     line = resolve_line(args.source)
+    device = configured_device(purpose=f"predict ({line})")
     with session_scope() as session:
         model = repo.get_active_model(session, source=line)
         if model is None:
             raise ModelNotFoundError(
                 f"model line {line!r} has no active model; run `loan-default train` first"
             )
-        predictor = predictor_for(model)
+        predictor = predictor_for(model, device=device)
     prefixes = [f"[{i}]." if len(requests) > 1 else "" for i in range(len(requests))]
     records = [
         request_to_record(r, schema=predictor.schema, prefix=p)

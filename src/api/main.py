@@ -32,6 +32,7 @@ from src.api.prediction_log import PredictionLogWriter
 from src.api.routes import admin, monitoring, ops, predict, reports
 from src.api.state import Services, read_fallback_example
 from src.data.database import get_engine, redact_url
+from src.pipeline.serving import configured_device
 from src.utils.logging import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     configure_logging(settings.log_level)
     torch.set_num_threads(settings.torch_num_threads)
+    # Before the first load: DEVICE=cuda without CUDA stops startup with one clear error.
+    configured_device(purpose="serving")
     services: Services = app.state.services
     logger.info(
         "serving from %s (poll every %gs)",

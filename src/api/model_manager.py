@@ -40,9 +40,10 @@ def _now() -> dt.datetime:
 
 
 def _default_loader(row: ModelMetadata) -> Predictor:
-    from src.pipeline.serving import predictor_for  # imports torch; only needed once serving
+    """Load onto the ``DEVICE`` setting's device (the API's startup logged it once)."""
+    from src.pipeline.serving import configured_device, predictor_for  # torch: once serving
 
-    return predictor_for(row)
+    return predictor_for(row, device=configured_device())
 
 
 @dataclass(frozen=True)

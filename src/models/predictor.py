@@ -8,6 +8,10 @@ Explanations are model-agnostic occlusion: a feature's effect on a row is how mu
 probability drops when that feature alone is replaced by its training reference value (mode
 or median).  The (row, feature) occlusions go through the model in batched forward passes of
 bounded size (``max_rows_per_pass``), so memory does not grow with the number of records.
+
+The model runs on the ``device`` it is given (CPU by default; the entry points pass the
+resolved ``DEVICE``).  Preprocessing and occlusion stay on CPU; only the forward pass's inputs
+go to the device, and probabilities come back as CPU numpy arrays.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from torch import Tensor
 
 from src.data.feature_schema import FeatureSchema
 from src.models.artifact import ModelBundle
+from src.models.device import CPU
 from src.models.preprocessing import Preprocessor
 from src.models.record_transform import plain_records, transform_records
 
@@ -30,9 +35,10 @@ from src.models.record_transform import plain_records, transform_records
 class Predictor:
     """Thread-safe, read-only wrapper around a :class:`ModelBundle`."""
 
-    def __init__(self, bundle: ModelBundle) -> None:
+    def __init__(self, bundle: ModelBundle, *, device: torch.device = CPU) -> None:
         self._bundle = bundle
-        self._model = bundle.model
+        self._device = device
+        self._model = bundle.model.to(device)  # in place: the bundle's model moves too
         self._model.eval()
         self._model.requires_grad_(False)
         pre = bundle.preprocessor
@@ -48,6 +54,10 @@ class Predictor:
     def version(self) -> str | None:
         value = self._bundle.metadata.get("model_version")
         return None if value is None else str(value)
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
 
     @property
     def threshold(self) -> float:
@@ -88,8 +98,10 @@ class Predictor:
 
     def _proba(self, x_cat: Tensor, x_num: Tensor) -> np.ndarray:
         """Calibrated PDs: the network's score mapped through the bundle's calibrator."""
+        device = self._device
         with torch.inference_mode():
-            raw = torch.sigmoid(self._model(x_cat, x_num)).double().numpy()
+            logits = self._model(x_cat.to(device), x_num.to(device))
+            raw = torch.sigmoid(logits).double().cpu().numpy()
         return self._bundle.calibrator.apply(raw)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:

@@ -12,6 +12,9 @@ Why it is built this way:
   are restored at the end.
 * Nothing here sets the torch thread count: it is process-wide, so the entry points
   (a pipeline stage, the API, the benchmarks) apply ``torch_num_threads``.
+* The model runs on ``config.device`` (``src.models.device``); batches are copied there one
+  at a time (device memory is bounded by the batch, not the data), batch order is drawn on
+  CPU, and losses, metrics and predictions come back as CPU values.
 
 Measured on modeldata/lending_club (stratified 80/20 test split, 85/15 train/valid; 5 splits;
 d_model 32, nhead 4, 6 layers, ff 64, dropout 0.3; 2 CPU cores): the Settings defaults
@@ -38,6 +41,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from src.models.augmentation import corrupt
+from src.models.device import model_device, resolve_device
 from src.models.losses import nt_xent
 from src.models.metrics import classification_metrics
 from src.models.preprocessing import Preprocessor
@@ -94,14 +98,22 @@ def pretrain(
     """Contrastive pretraining of ``model.encode``; returns the mean loss per epoch.
 
     Two SCARF-corrupted views of each batch go through encoder + a throw-away projection head
-    and NT-Xent pulls the views of the same row together.  No labels are used.
+    and NT-Xent pulls the views of the same row together.  No labels are used.  Moves
+    ``model`` to ``config.device`` and leaves it there.
     """
     if config.pretrain_epochs <= 0:
         return []
     assert x_cat.shape[0] == x_num.shape[0], "x_cat and x_num need the same number of rows"
+    device = resolve_device(config.device)
     set_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    head = ProjectionHead(d_in=model.d_repr, projection_dim=config.projection_dim)
+    # Corruption draws on the batches' device; on CPU from the batch-order stream, as it did
+    # before DEVICE existed, so a CPU run's weights do not depend on how CPU was chosen.
+    corruption = generator
+    if device.type != "cpu":
+        corruption = torch.Generator(device=device).manual_seed(config.seed)
+    model.to(device)
+    head = ProjectionHead(d_in=model.d_repr, projection_dim=config.projection_dim).to(device)
     params = list(model.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     model.train()
@@ -113,12 +125,13 @@ def pretrain(
         for idx in _batches(x_cat.shape[0], config.batch_size, generator):
             if len(idx) < 2:  # a lone row has no negatives
                 continue
+            b_cat, b_num = x_cat[idx].to(device), x_num[idx].to(device)
             views = [
                 corrupt(
-                    x_cat[idx],
-                    x_num[idx],
+                    b_cat,
+                    b_num,
                     rate=config.corruption_rate,
-                    generator=generator,
+                    generator=corruption,
                     numerical_groups=model.numerical_groups,
                 )
                 for _ in range(2)
@@ -150,6 +163,7 @@ def finetune(
 
     Seeds itself from ``config.seed`` (like ``build_model`` and ``pretrain``), so fine-tuning a
     stored pretrained model in a fresh process gives the same weights as one process doing all.
+    Moves ``model`` to ``config.device`` and leaves it there; the tensors given stay on CPU.
     """
     x_cat, x_num, y = train
     v_cat, v_num, v_y = valid
@@ -160,7 +174,9 @@ def finetune(
     n_pos = float(y.sum())
     if not 0 < n_pos < len(y):
         raise ValueError("training labels need both classes")
-    pos_weight = torch.tensor((len(y) - n_pos) / n_pos)
+    device = resolve_device(config.device)
+    model.to(device)
+    pos_weight = torch.tensor((len(y) - n_pos) / n_pos, device=device)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     set_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -175,15 +191,16 @@ def finetune(
         model.train()
         total = 0.0
         for idx in _batches(len(y), config.batch_size, generator):
-            loss = loss_fn(model(x_cat[idx], x_num[idx]), y[idx])
+            logits = model(x_cat[idx].to(device), x_num[idx].to(device))
+            loss = loss_fn(logits, y[idx].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             total += loss.item() * len(idx)
-        logits = predict_logits(model, v_cat, v_num)  # (n_valid,)
-        valid_loss = float(loss_fn(logits, v_y.float().view(-1)))
-        proba = torch.sigmoid(logits).double().numpy()
+        valid_logits = predict_logits(model, v_cat, v_num)  # (n_valid,) on CPU
+        valid_loss = float(loss_fn(valid_logits.to(device), v_y.float().view(-1).to(device)))
+        proba = torch.sigmoid(valid_logits).double().numpy()
         valid_auc = classification_metrics(v_y_np, proba, threshold=0.5)["roc_auc"]
         use_auc = config.early_stopping_metric == "roc_auc" and not np.isnan(valid_auc)
         score = valid_auc if use_auc else -valid_loss
@@ -212,14 +229,18 @@ def finetune(
 def predict_logits(
     model: TabTransformer, x_cat: Tensor, x_num: Tensor, *, batch_size: int = 4096
 ) -> Tensor:
-    """Logits (n,) in eval mode without autograd; switches a training model to eval."""
+    """CPU logits (n,) in eval mode without autograd; switches a training model to eval.
+
+    Inputs go to wherever the model's weights are, so a caller never tracks the device.
+    """
     if model.training:  # only flip when needed: concurrent readers never mutate the module
         model.eval()
+    device = model_device(model)
     out: list[Tensor] = []
     with torch.inference_mode():
         for start in range(0, x_cat.shape[0], batch_size):
             stop = start + batch_size
-            out.append(model(x_cat[start:stop], x_num[start:stop]))
+            out.append(model(x_cat[start:stop].to(device), x_num[start:stop].to(device)).cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 

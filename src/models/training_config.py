@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from config.settings import Settings
+from config.settings import Settings, check_device_name
 from src.models.calibration import CALIBRATION_METHODS
 
 EARLY_STOPPING_METRICS = ("roc_auc", "loss")
@@ -27,7 +27,7 @@ def _settings_default(name: str) -> Any:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Hyperparameters and schedule; the first 16 fields are ``config.settings.Settings``'.
+    """Hyperparameters and schedule; all but the last four fields are ``Settings``'.
 
     Their defaults come from Settings (the measured recommendation, module docstring);
     the last four are knobs Settings does not expose.
@@ -51,6 +51,10 @@ class TrainingConfig:
     # Applied by the entry points (a stage, the API, the benchmarks), never inside training:
     # the thread count is process-wide state.
     torch_num_threads: int = _settings_default("torch_num_threads")
+    # DEVICE as written (auto | cpu | cuda | cuda:N), resolved by src.models.device where the
+    # model runs: a run prepared with "auto" trains on whatever its stage's machine has.
+    # Configs stored before it existed read as the default.
+    device: str = _settings_default("device")
     # How validation scores become PDs (src.models.calibration); configs stored before it
     # existed read as the default.
     calibration_method: str = _settings_default("calibration_method")
@@ -72,6 +76,10 @@ class TrainingConfig:
                 f"calibration_method must be one of {CALIBRATION_METHODS}, "
                 f"got {self.calibration_method!r}"
             )
+        try:
+            check_device_name(self.device)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, got {self.device!r}") from None
         if self.batch_size < 2:
             raise ValueError(
                 f"batch_size must be >= 2 (NT-Xent needs negatives), got {self.batch_size}"

@@ -23,7 +23,7 @@ from src.data.database import session_scope
 from src.exceptions import ConfigurationError, IncompleteBatchError
 from src.pipeline.batch_runs import complete_if_done, open_run
 from src.pipeline.batch_scoring import score_id_range
-from src.pipeline.serving import predictor_for
+from src.pipeline.serving import configured_device, predictor_for
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +85,14 @@ def score_range(*, run_id: str, first_raw_id: int, last_raw_id: int) -> dict[str
     """
     if first_raw_id > last_raw_id:
         raise ConfigurationError(f"empty raw id range {first_raw_id}-{last_raw_id}")
+    device = configured_device(purpose=f"batch run {run_id}, range {first_raw_id}-{last_raw_id}")
     with session_scope() as session:
         run = batch.get_run(session, run_id=run_id)
         if run is None:
             raise ConfigurationError(f"batch run {run_id!r} does not exist; plan it first")
         model = repo.get_model(session, version=run.model_version)
-    counts = score_id_range(
-        run, predictor_for(model), first_raw_id=first_raw_id, last_raw_id=last_raw_id
-    )
+    predictor = predictor_for(model, device=device)
+    counts = score_id_range(run, predictor, first_raw_id=first_raw_id, last_raw_id=last_raw_id)
     result = {
         "run_id": run_id,
         "first_raw_id": first_raw_id,

@@ -17,20 +17,29 @@ from src.pipeline.model_lines import resolve_line
 from src.pipeline.serving import predictor_for
 
 if TYPE_CHECKING:
+    import torch
+
     from src.data.batch_tables import BatchRun
     from src.data.tables import ModelMetadata
     from src.models.predictor import Predictor
 
 
 def open_run(
-    *, source: str | None, model_version: str | None, run_id: str, chunk_size: int
+    *,
+    source: str | None,
+    model_version: str | None,
+    run_id: str,
+    chunk_size: int,
+    device: torch.device | None = None,
 ) -> tuple[BatchRun, Predictor]:
     """Check everything, verify the artifact, then start (or reuse) the run; nothing is
-    written before every check has passed, so a refused run leaves no row behind."""
+    written before every check has passed, so a refused run leaves no row behind.
+
+    The predictor runs on ``device`` (default CPU: planning only verifies the artifact)."""
     if chunk_size < 1:
         raise ConfigurationError(f"chunk size must be at least 1, got {chunk_size}")
     model, run = _resolve(source=source, model_version=model_version, run_id=run_id)
-    predictor = predictor_for(model)  # verified before the run is created
+    predictor = predictor_for(model, device=device)  # verified before the run is created
     if run is None:
         run = _start(run_id=run_id, model=model, chunk_size=chunk_size)
     return run, predictor

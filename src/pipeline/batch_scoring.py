@@ -30,6 +30,7 @@ from src.data.frames import records_to_frame
 from src.data.values import load_json_texts
 from src.exceptions import ConfigurationError, InvalidInputError
 from src.pipeline.batch_runs import complete_if_done, open_run
+from src.pipeline.serving import configured_device
 
 if TYPE_CHECKING:
     from src.data.batch_tables import BatchRun
@@ -78,8 +79,13 @@ def score_source(
     checksum, happens before anything is written.
     """
     run_id = run_id or uuid.uuid4().hex
+    device = configured_device(purpose=f"batch run {run_id}")
     run, predictor = open_run(
-        source=source, model_version=model_version, run_id=run_id, chunk_size=chunk_size
+        source=source,
+        model_version=model_version,
+        run_id=run_id,
+        chunk_size=chunk_size,
+        device=device,
     )
     done = run.status == "complete"  # a complete run has nothing to score: skip the ranges
     with session_scope() as session:

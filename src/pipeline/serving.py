@@ -9,6 +9,7 @@ batch ids, status codes) stay in ``src/api``.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import time
 import uuid
@@ -22,8 +23,12 @@ from src.data.feature_schema import FeatureSchema
 from src.exceptions import ExplainTooLarge, InvalidInputError
 
 if TYPE_CHECKING:  # torch and pandas load only when a model is actually served
+    import torch
+
     from src.data.tables import ModelMetadata
     from src.models.predictor import Predictor
+
+logger = logging.getLogger(__name__)
 
 CATEGORICAL = "categorical_features"
 NUMERICAL = "numerical_features"
@@ -147,12 +152,30 @@ def example_request(reference: Mapping[str, Any], *, schema: FeatureSchema) -> d
     }
 
 
-def predictor_for(model: ModelMetadata) -> Predictor:
-    """A predictor for a registry row; raises ArtifactIntegrityError if the bytes were altered."""
+def configured_device(*, purpose: str | None = None) -> torch.device:
+    """``DEVICE`` resolved (``src.models.device``); an entry point names its ``purpose`` to log it.
+
+    ``ConfigurationError`` when it asks for CUDA that is not there: entry points call this
+    before loading or writing anything, so such a run fails at once and leaves nothing behind.
+    """
+    from src.models.device import resolve_device
+
+    name = get_settings().device
+    device = resolve_device(name)
+    if purpose is not None:
+        logger.info("%s on device %s (DEVICE=%s)", purpose, device, name)
+    return device
+
+
+def predictor_for(model: ModelMetadata, *, device: torch.device | None = None) -> Predictor:
+    """A predictor for a registry row on ``device`` (default CPU; entry points pass
+    :func:`configured_device`); raises ArtifactIntegrityError if the bytes were altered."""
     from src.models.artifact import load_bundle
+    from src.models.device import CPU
     from src.models.predictor import Predictor
 
-    return Predictor(load_bundle(model.artifact, expected_sha256=model.artifact_sha256))
+    bundle = load_bundle(model.artifact, expected_sha256=model.artifact_sha256)
+    return Predictor(bundle, device=CPU if device is None else device)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from src.data.tables import TrainingRun
 from src.exceptions import LoanDefaultError, NoDataError
 from src.models.artifact import serialize_bundle
 from src.models.baselines import benchmark_metrics
+from src.models.device import resolve_device
 from src.models.fitting import finetune_bundle, pretrain_bundle
 from src.models.metrics import METRIC_NAMES, classification_metrics
 from src.models.training import predict_proba
@@ -129,7 +130,8 @@ def evaluate_stage(*, run_id: int) -> int:
     def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> StageOutput:
         bundle = load_state(run)
         x_cat, x_num = bundle.preprocessor.transform(splits.test.features)
-        raw = predict_proba(bundle.model, x_cat, x_num)
+        model = bundle.model.to(resolve_device(config.device))  # run_stage logged the device
+        raw = predict_proba(model, x_cat, x_num)  # CPU probabilities
         labels = splits.test.labels
         metrics = classification_metrics(
             labels, bundle.calibrator.apply(raw), threshold=bundle.threshold

@@ -19,6 +19,7 @@ from src.data.frames import LabelledFrame, load_frame
 from src.data.tables import TrainingRun
 from src.exceptions import LoanDefaultError
 from src.models.artifact import ModelBundle, load_bundle, serialize_bundle, sha256_hex
+from src.models.device import resolve_device
 from src.models.training_config import TrainingConfig
 from src.pipeline.splits import Splits, make_splits
 
@@ -53,6 +54,8 @@ def run_stage(
     stage (there is no ``failed`` stage), so a retry or ``train --resume`` redoes this one.
     Also applies the run's ``torch_num_threads``: a stage is an entry point (a DAG task, the
     CLI), and the thread count is process-wide state the pure training code must not set.
+    Its ``device`` is resolved (and logged) here, before any data is loaded, so DEVICE=cuda on
+    a worker without CUDA fails at once; the training code resolves the same value itself.
     """
     with session_scope() as session:
         run = session.get(TrainingRun, run_id)
@@ -64,6 +67,10 @@ def run_stage(
         require_stage(run, needs)
     # Load data with the run's session closed: on SQLite a second open writer would wait on it.
     config = TrainingConfig.from_dict(run.config)
+    device = resolve_device(config.device)
+    logger.info(
+        "run %d: %s -> %s on %s (DEVICE=%s)", run_id, needs, produces, device, config.device
+    )
     frame = load_frame(source=run.source, max_raw_id=run.data_snapshot["max_raw_id"])
     splits = splits_for(frame, source=run.source, snapshot=run.data_snapshot, seed=config.seed)
     torch.set_num_threads(config.torch_num_threads)

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
+from config.settings import get_settings
 from src.cli import main
 from src.data import repository as repo
 from src.data.batch_tables import BatchRun, BatchScore
@@ -189,7 +190,7 @@ def test_a_run_killed_mid_way_resumes_to_exactly_one_score_per_row(
 
 
 def test_mistakes_are_refused_with_their_reason_before_anything_is_written(
-    trained: str,
+    trained: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = get_engine()
     with session_scope() as session:  # a registered source none of whose rows are stored
@@ -210,6 +211,11 @@ def test_mistakes_are_refused_with_their_reason_before_anything_is_written(
     )
     refused(NoDataError, "source 'empty_book' has no stored rows", source="empty_book")
     refused(ConfigurationError, "source 'nowhere' has not been collected", source="nowhere")
+    monkeypatch.setenv("DEVICE", "cuda:99")  # refused on every machine: no CUDA, or no cuda:99
+    get_settings.cache_clear()
+    refused(ConfigurationError, "DEVICE=cuda:99 was asked for")
+    monkeypatch.delenv("DEVICE")
+    get_settings.cache_clear()
     assert counts(engine) == (0, 0)
 
     score_source(source=None, model_version=None, run_id="book-1", chunk_size=1000)

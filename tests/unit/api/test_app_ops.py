@@ -6,7 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from config.settings import get_settings
+from src.api import main
 from src.api.main import create_app
+from src.exceptions import ConfigurationError
 from tests.unit.api.conftest import make_services, valid_request
 
 
@@ -140,3 +142,18 @@ def test_metrics_endpoint_counts_requests(client: TestClient) -> None:
     assert 'model_loaded_info{version="v0007"} 1.0' in text
     assert "prediction_log_buffer_depth 0.0" in text
     assert 'prediction_log_dropped_total{reason="overflow"} 0.0' in text
+
+
+def test_startup_stops_on_missing_cuda_before_starting_any_thread(monkeypatch) -> None:
+    """DEVICE is resolved first in the lifespan: one clear error, no poller or log flusher.
+
+    ``cuda:99`` is refused on every machine (no CUDA, or no 100th device).
+    """
+    monkeypatch.setenv("DEVICE", "cuda:99")
+    get_settings.cache_clear()
+    monkeypatch.setattr(main, "configure_logging", lambda level: None)  # keep the test's logging
+    services = make_services()
+    client = TestClient(create_app(services))
+    with pytest.raises(ConfigurationError, match="DEVICE=cuda:99 was asked for"), client:
+        pass
+    assert services.models._thread is None and services.log._thread is None

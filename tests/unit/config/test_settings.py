@@ -88,6 +88,25 @@ def test_settings_errors_are_one_line_naming_the_variable(monkeypatch):
     assert "DROPOUT_RATE: " in message
 
 
+def test_device_accepts_auto_cpu_and_cuda_names(monkeypatch):
+    assert Settings(_env_file=None).device == "auto"
+    for given, expected in (("cpu", "cpu"), ("CUDA", "cuda"), (" cuda:1 ", "cuda:1")):
+        monkeypatch.setenv("DEVICE", given)
+        # Only the name is checked here: whether CUDA exists is asked where the model runs.
+        assert Settings(_env_file=None).device == expected
+
+
+@pytest.mark.parametrize("value", ["gpu", "cuda:", "cuda0", "tpu"])
+def test_an_unknown_device_names_device_and_the_accepted_values(monkeypatch, value):
+    monkeypatch.setenv("DEVICE", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None)
+    message = describe_settings_error(caught.value)
+    assert message.startswith("invalid settings: DEVICE: ")
+    assert "DEVICE must be one of auto, cpu, cuda, cuda:N" in message
+    assert f"(got {value!r})" in message
+
+
 def test_importing_the_settings_module_reads_nothing():
     """An invalid environment must not break imports (the CLI reports it in one line)."""
     import os

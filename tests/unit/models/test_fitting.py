@@ -74,7 +74,11 @@ def test_config_defaults_are_the_settings_defaults() -> None:
 
 @pytest.mark.parametrize(
     ("values", "message"),
-    [({"early_stopping_metric": "f1"}, "early_stopping_metric"), ({"batch_size": 1}, "batch")],
+    [
+        ({"early_stopping_metric": "f1"}, "early_stopping_metric"),
+        ({"batch_size": 1}, "batch"),
+        ({"device": "gpu"}, "DEVICE must be one of auto, cpu, cuda, cuda:N"),
+    ],
 )
 def test_invalid_config_raises_even_under_python_O(values: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -84,6 +88,12 @@ def test_invalid_config_raises_even_under_python_O(values: dict, message: str) -
 def test_removed_options_in_a_stored_config_are_ignored() -> None:
     stored = TINY_CONFIG.to_dict() | {"linear_skip": False, "ema_decay": 0.0}
     assert TrainingConfig.from_dict(stored) == TINY_CONFIG
+
+
+def test_a_config_stored_before_devices_existed_reads_as_auto() -> None:
+    stored = {k: v for k, v in TINY_CONFIG.to_dict().items() if k != "device"}
+    assert TrainingConfig.from_dict(stored).device == "auto"
+    assert TrainingConfig.from_dict(stored | {"device": "cpu"}).device == "cpu"
 
 
 def _with_architecture(blob: bytes, **extra: object) -> bytes:

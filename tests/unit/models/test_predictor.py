@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from src.models.artifact import ModelBundle
 from src.models.predictor import Predictor
@@ -32,6 +33,22 @@ def test_predict_proba_matches_training_helper(predictor: Predictor, data: dict)
     proba, labels = predictor.predict(frame)
     assert np.array_equal(labels, (proba >= 0.42).astype(int))
     assert predictor.predict_proba(frame.iloc[:0]).shape == (0,)
+
+
+def test_an_explicit_cpu_device_gives_identical_results(bundle: ModelBundle, data: dict) -> None:
+    default = Predictor(bundle)
+    on_cpu = Predictor(bundle, device=torch.device("cpu"))
+    assert default.device == on_cpu.device == torch.device("cpu")
+    assert next(on_cpu._model.parameters()).device == torch.device("cpu")
+    frame = data["test"].iloc[:20].reset_index(drop=True)
+    proba = on_cpu.predict_proba(frame)
+    assert isinstance(proba, np.ndarray) and proba.dtype == np.float64
+    assert np.array_equal(proba, default.predict_proba(frame))
+    assert on_cpu.explain(frame.iloc[:3]) == default.explain(frame.iloc[:3])
+    records = frame.iloc[:5].astype(object).where(frame.iloc[:5].notna(), None)
+    got, unseen = on_cpu.predict_records(records.to_dict("records"))
+    expected, expected_unseen = default.predict_records(records.to_dict("records"))
+    assert np.array_equal(got, expected) and unseen == expected_unseen
 
 
 def test_explain_effects_match_separately_occluded_predictions(

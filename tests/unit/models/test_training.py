@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 import torch
 
 from config.settings import Settings
+from src.models.artifact import ModelBundle, load_bundle, serialize_bundle, sha256_hex
+from src.models.device import CPU, model_device
 from src.models.metrics import classification_metrics
 from src.models.training import FinetuneResult, build_model, finetune, predict_proba, pretrain
 from src.models.training_config import TrainingConfig
@@ -14,8 +17,9 @@ from tests.unit.models.conftest import TINY_CONFIG, train_tiny
 
 
 def test_config_from_settings_reads_same_named_fields() -> None:
-    settings = Settings(batch_size=77, learning_rate=0.01, pretrain_epochs=3, seed=5)
+    settings = Settings(batch_size=77, learning_rate=0.01, pretrain_epochs=3, seed=5, device="cpu")
     config = TrainingConfig.from_settings(settings)
+    assert config.device == "cpu"
     assert config.batch_size == 77 and config.learning_rate == 0.01
     assert config.pretrain_epochs == 3 and config.seed == 5
     assert config.d_model == settings.d_model and config.dropout_rate == settings.dropout_rate
@@ -37,6 +41,30 @@ def test_same_seed_gives_identical_weights_and_probabilities(data: dict) -> None
         assert torch.equal(ta, tb), f"weights differ in {name}"
     x_cat, x_num = data["pre"].transform(data["test"])
     assert np.array_equal(predict_proba(a, x_cat, x_num), predict_proba(b, x_cat, x_num))
+
+
+def test_explicit_cpu_trains_bit_identically_to_the_default(data: dict) -> None:
+    """DEVICE=cpu changes nothing where the default (auto) means CPU, as in this project's CI:
+    the same weights and predictions bit for bit; and the artifact always holds CPU tensors."""
+    assert TINY_CONFIG.device == "auto"
+    default = train_tiny(data)
+    on_cpu = train_tiny(data, dataclasses.replace(TINY_CONFIG, device="cpu"))
+    assert model_device(on_cpu) == CPU
+    x_cat, x_num = data["pre"].transform(data["test"])
+    proba = predict_proba(on_cpu, x_cat, x_num)
+    assert proba.dtype == np.float64 and proba.shape == (len(data["test"]),)
+    bundle = ModelBundle(model=default, preprocessor=data["pre"], config=TINY_CONFIG, threshold=0.5)
+    blob = serialize_bundle(bundle)
+    stored = load_bundle(blob, expected_sha256=sha256_hex(blob)).model
+    assert model_device(stored) == CPU
+    for name, tensor in default.state_dict().items():
+        assert torch.equal(stored.state_dict()[name], tensor.cpu()), f"stored {name} differs"
+    if model_device(default) != CPU:  # a CUDA machine: auto trained there, floats differ
+        assert np.isfinite(predict_proba(default, x_cat, x_num)).all()
+        return
+    for name, tensor in default.state_dict().items():
+        assert torch.equal(on_cpu.state_dict()[name], tensor), f"weights differ in {name}"
+    assert np.array_equal(predict_proba(default, x_cat, x_num), proba)
 
 
 def test_different_seed_gives_different_model(data: dict) -> None:
