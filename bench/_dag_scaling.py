@@ -6,8 +6,9 @@ dag-processor, Redis broker) with one worker, runs the DAG over every stored row
 second worker and runs it again under a new batch run id.  *Span* is the time from the first
 mapped ``score`` task's start to the last one's end (Airflow's own task timestamps); *wall*
 adds planning, the summary and the scheduler's latency.  A sampler thread reads each
-worker's process group (the worker, its pool and the task process it runs) every 0.5 s: the
-peak of their summed RSS is the worker's peak.
+worker's processes (the worker, its pool, the task supervisor and task) every 0.5 s: the
+peak of their summed RSS is the worker's peak (an upper bound: pages shared after a fork
+count once per process).
 """
 
 from __future__ import annotations

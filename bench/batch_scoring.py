@@ -89,9 +89,11 @@ def dag_report(dag: list[dict[str, Any]], *, rows: int, chunk_size: int) -> str:
         "dag-processor, Redis broker, each worker `-c 1`: the stack of `make "
         f"airflow-celery-smoke`), ranges of {chunk_size:,} rows, a new batch run each time. "
         "*Span*: first mapped `score` start to last end (Airflow's task timestamps); *wall*: "
-        "trigger to DAG run success. Peak RSS per worker: the worker's process group (worker, "
-        "pool, task process), sampled every 0.5 s. Goal: speed-up >= 1.7x from 1 to 2 workers "
-        "on 2 cores, where the scheduler, api-server and dag-processor share the same cores.\n\n"
+        "trigger to DAG run success. Peak RSS per worker: the summed RSS of the worker's "
+        "processes (worker, pool process, task supervisor, task process), sampled every 0.5 s; "
+        "pages the forked processes share are counted in each, so it is an upper bound. "
+        "Goal: speed-up >= 1.7x from 1 to 2 workers on 2 cores, where the scheduler, "
+        "api-server and dag-processor share the same cores.\n\n"
         + common.markdown_table(
             [
                 "workers",
@@ -129,7 +131,7 @@ def report(results: list[dict[str, Any]], *, version: str, args: Any, busy: str)
         f"replicated in SQL up to each size; model {version} with the production architecture "
         f"(one training epoch per stage); chunks of {args.chunk_size:,} rows, each one "
         f"transaction; TORCH_NUM_THREADS={threads}. *Again*: the same run id once the run is "
-        "complete. Peak RSS: the child's `VmHWM`. Busiest processes at the end: {busy}.\n\n"
+        f"complete. Peak RSS: the child's `VmHWM`. Busiest processes at the end: {busy}.\n\n"
         + common.measured_table(
             [
                 "rows",
