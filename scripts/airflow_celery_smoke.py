@@ -83,10 +83,11 @@ def exactly_once(
     """Every stored row has exactly one score in the run, and each range was committed once.
 
     Per range (the mapped task's XCom): ``scored + skipped == rows``.  A range whose first try
-    died (``lost``) was committed either by that try (its retry skips every row) or, once its
-    transaction rolled back, by the retry (which scores every row); any other range must
-    have scored all its rows itself.  So the rows the tasks inserted plus those the dead
-    tries committed add up to the stored rows, and no row was written twice.
+    died (``lost``, or any range that needed a retry) was committed either by that try (its
+    retry skips every row) or, once its transaction rolled back, by the retry (which scores
+    every row); any other range must have scored all its rows itself.  So the rows the tasks
+    inserted plus those the dead tries committed add up to the stored rows, and no row was
+    written twice.
     """
     engine = create_engine(project_url)
     try:
@@ -95,10 +96,11 @@ def exactly_once(
     finally:
         engine.dispose()
     stored, scores, keys = row["stored"], row["scores"], row["keys"]
-    ranges = {
-        ti["map_index"]: api.xcom(DAG_ID, dag_run, "score", ti["map_index"])
-        for ti in score_tasks(api, dag_run)
-    }
+    tis = score_tasks(api, dag_run)
+    ranges = {ti["map_index"]: api.xcom(DAG_ID, dag_run, "score", ti["map_index"]) for ti in tis}
+    # Any retried range counts as lost too: a try the scheduler gave up on (no heartbeat on a
+    # loaded machine) may have committed before it was stopped, like a killed one.
+    lost = lost | {ti["map_index"] for ti in tis if ti["try_number"] > 1}
     inserted = sum(int(r["scored"]) for r in ranges.values())
     by_dead_tries = sum(int(ranges[i]["skipped"]) for i in lost)
     checks = [
@@ -122,7 +124,7 @@ def exactly_once(
     for i in sorted(lost):
         fate = "had committed; the retry skipped" if ranges[i]["skipped"] else "rolled back; "
         fate += "" if ranges[i]["skipped"] else "the retry scored"
-        fates.append(f"range {i}: the killed try {fate} {ranges[i]['rows']:,} rows")
+        fates.append(f"range {i}: the dead try {fate} {ranges[i]['rows']:,} rows")
     return (
         f"{scores:,} scores = {stored:,} stored rows, {keys:,} distinct, 0 unscored, "
         f"status {row['status']}; {len(ranges)} ranges, inserted {inserted:,} by their tasks"
