@@ -11,6 +11,7 @@ keeps one keep-alive connection, and ``/proc`` says which worker process holds i
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -35,6 +36,7 @@ from tests.e2e.server import ApiServer, running_server, wait_until
 from tests.e2e.test_lifecycle import Hammer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+logger = logging.getLogger(__name__)
 
 MIN_THREADS, MAX_THREADS = 4, 12
 _SAMPLE = re.compile(r"^(\w+)\{(.*)\} (\S+)$")
@@ -113,7 +115,12 @@ def test_two_workers_share_load_swap_together_and_merge_metrics() -> None:
             second = train_model()  # a candidate: the first stays active until promoted
         request = real_requests(url, active_predictor(url).schema, 1)[0]
         env = {"WEB_CONCURRENCY": "2", "LOG_LEVEL": "WARNING"}
-        with running_server(url, via_cli=True, **env) as server, server.client() as client:
+        # The test's own client closes its connection after each call: only the load
+        # threads' keep-alive connections are left for connections_by_worker to count.
+        with (
+            running_server(url, via_cli=True, **env) as server,
+            server.client(headers={"Connection": "close"}) as client,
+        ):
             assert server.process is not None
 
             def both_workers_loaded() -> dict[int, str] | None:
@@ -159,6 +166,13 @@ def test_two_workers_share_load_swap_together_and_merge_metrics() -> None:
                 # The request in flight when both workers reported the swap may be older.
                 assert set(hammer.versions_seen()[mark + 1 :]) == {second}
             answered = sum(len(h.results) for h in hammers)
+            logger.info(
+                "%d threads, %d answered (%d by the first model), connections per worker %s",
+                len(hammers),
+                answered,
+                sum(v == first for h in hammers for v in h.versions_seen()),
+                held,
+            )
 
             def merged() -> str | None:
                 text = client.get("/metrics").text
