@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     api_body_timeout_seconds: float = Field(default=30.0, gt=0.0)
     api_timeout_keep_alive_seconds: int = Field(default=5, ge=1)
     api_limit_concurrency: int = Field(default=64, ge=1)
+    # uvicorn worker processes of `loan-default serve` (its --workers flag wins).  Each one
+    # loads, polls and hot-swaps the model and flushes its prediction log on its own; with
+    # more than one, /metrics merges all workers (Prometheus multiprocess mode).  The limits
+    # above (and TORCH_NUM_THREADS, the database pool) apply per worker.
+    web_concurrency: int = Field(default=1, ge=1)
     model_poll_interval_seconds: float = Field(default=10.0, gt=0.0)
     admin_api_key: SecretStr | None = None
     predict_api_key: SecretStr | None = None

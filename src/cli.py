@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the FastAPI service with uvicorn")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="uvicorn worker processes (default: WEB_CONCURRENCY, 1); /metrics merges them all",
+    )
     return parser
 
 

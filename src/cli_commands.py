@@ -152,18 +152,29 @@ def _read_request_json(path: Path) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    """uvicorn with the connection limits from settings (the body timeout is middleware)."""
+    """uvicorn with the connection limits from settings (the body timeout is middleware).
+
+    The app goes to uvicorn as an import string: each worker process imports it on its own.
+    Several workers share one ``/metrics`` through a multiprocess directory set up first.
+    """
     import uvicorn
 
+    from src.api.multiprocess import multiprocess_metrics
+
     settings = get_settings()
-    uvicorn.run(
-        "src.api.main:app",
-        host=args.host or settings.api_host,
-        port=args.port or settings.api_port,
-        log_level=settings.log_level.lower(),
-        timeout_keep_alive=settings.api_timeout_keep_alive_seconds,
-        limit_concurrency=settings.api_limit_concurrency,
-    )
+    workers = settings.web_concurrency if args.workers is None else args.workers
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1 (got {workers})")
+    with multiprocess_metrics(workers=workers):
+        uvicorn.run(
+            "src.api.main:app",
+            host=args.host or settings.api_host,
+            port=args.port or settings.api_port,
+            log_level=settings.log_level.lower(),
+            timeout_keep_alive=settings.api_timeout_keep_alive_seconds,
+            limit_concurrency=settings.api_limit_concurrency,
+            workers=workers,
+        )
 
 
 COMMANDS = (

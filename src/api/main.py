@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -54,11 +55,11 @@ def build_services() -> Services:
         capacity=settings.prediction_log_buffer_size,
         flush_seconds=settings.prediction_log_flush_seconds,
     )
-    metrics.watch_log(log.stats)
+    log.after_cycle = metrics.watch_log(log.stats)
     models = ModelManager(
         engine=_engine, poll_seconds=settings.model_poll_interval_seconds, metrics=metrics
     )
-    metrics.registry.register(
+    metrics.register_collector(
         MonitoringGauges(
             engine=_engine, version=lambda: models.current.version if models.current else None
         )
@@ -81,7 +82,10 @@ def build_services() -> Services:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the poller (first load happens here) and the log flusher; flush on shutdown.
 
-    If the database is down the service still starts, not ready, and keeps polling.
+    If the database is down the service still starts, not ready, and keeps polling.  With
+    several uvicorn workers this runs in each of them: every worker loads, polls and swaps
+    its own model and flushes its own log (they share nothing but the database and, for
+    ``/metrics``, ``PROMETHEUS_MULTIPROC_DIR``).
     """
     import torch
 
@@ -92,10 +96,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configured_device(purpose="serving")
     services: Services = app.state.services
     logger.info(
-        "serving from %s (poll every %gs)",
+        "serving from %s (poll every %gs, pid %d)",
         redact_url(settings.database_url),
         settings.model_poll_interval_seconds,
+        os.getpid(),
     )
+    services.metrics.worker_started()
     services.log.start()
     services.models.start()
     if services.batcher is not None:
@@ -110,6 +116,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             services.batcher.stop()
         services.models.stop()
         await asyncio.to_thread(services.log.stop)
+        services.metrics.worker_stopping()
 
 
 def create_app(services: Services | None = None) -> FastAPI:

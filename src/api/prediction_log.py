@@ -84,6 +84,9 @@ class PredictionLogWriter(BackgroundThread):
         self.flush_failures = 0
         self.duplicates = 0  # rows whose prediction_id was already stored (retried flush)
         self._failing = False
+        # Called after every flush cycle: with several workers, publishes stats() to the
+        # metrics all workers share (a scrape can only read its own worker's memory).
+        self.after_cycle: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ request path
     def submit(self, rows: list[Row]) -> None:
@@ -133,6 +136,15 @@ class PredictionLogWriter(BackgroundThread):
                 if ok
                 else min(max(backoff * 2, self._flush_seconds), MAX_BACKOFF_SECONDS)
             )
+            self._after_cycle()
+
+    def _after_cycle(self) -> None:
+        if self.after_cycle is None:
+            return
+        try:
+            self.after_cycle()
+        except Exception:  # metrics must never stop the log from being written
+            logger.exception("publishing prediction log metrics failed")
 
     # ------------------------------------------------------------------ flushing
     def flush_once(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from src.api.deps import ServicesDep
 from src.api.model_manager import LoadedModel, LoadError, ModelManager
@@ -64,8 +64,8 @@ async def model(services: ServicesDep) -> ModelInfo | JSONResponse:
     "/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}
 )
 def metrics(services: ServicesDep) -> Response:
-    """Prometheus text format, from this app's own registry."""
-    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text format: this app's own registry, or every worker's (multiprocess)."""
+    return Response(services.metrics.latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _errors(manager: ModelManager) -> dict[str, object]:
