@@ -12,11 +12,12 @@
    count, and tasks run on both workers;
 5. run B: triggers it again (a new batch run); once another range has finished and worker-1
    has read its range but not yet written the scores (its open transaction, seen in
-   ``pg_stat_activity``), SIGKILLs worker-1's whole process group (the worker, its pool and
-   the task it runs).  The scheduler declares the lost task instance failed after the
-   heartbeat timeout and retries it on worker-2; the same exactly-once checks then hold, and
-   the note says whether the killed try's transaction rolled back (expected) or had just
-   committed (a race the checks also accept: each range is committed by exactly one try);
+   ``pg_stat_activity``), SIGKILLs every process of worker-1 (the worker, its pool, and the
+   task supervisor and task, which sit in a process group of their own).  The scheduler
+   declares the lost task instance failed after the heartbeat timeout and retries it on
+   worker-2; the same exactly-once checks then hold, and the output says whether the
+   killed try's transaction rolled back (expected) or had just committed (a race the checks
+   also accept: each range is committed by exactly one try);
 6. always stops every process it started (by process group, then by AIRFLOW_HOME in the
    environment) and drops both databases.
 
@@ -27,13 +28,9 @@ Exit status 0 on success, 1 on failure.  ``make airflow-celery-smoke``.  Setting
 
 from __future__ import annotations
 
-import logging
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -45,14 +42,15 @@ from airflow_harness import (
     choose_api_port,
     log,
     run_cli,
+    smoke_main,
     step,
-    temp_databases,
     write_admin_password,
 )
 from airflow_smoke import TINY_ENV
 from celery_stack import CeleryStack
 from portfolio import grow
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
 
 DAG_ID = "batch_scoring"
 ROWS = int(os.environ.get("CELERY_SMOKE_ROWS", "200000"))
@@ -78,7 +76,7 @@ WHERE application_name = :app AND datname = current_database()
 
 
 def exactly_once(
-    api: Api, project_url: str, dag_run: str, run_id: str, lost: frozenset[int] = frozenset()
+    api: Api, project: Engine, dag_run: str, run_id: str, lost: frozenset[int] = frozenset()
 ) -> str:
     """Every stored row has exactly one score in the run, and each range was committed once.
 
@@ -89,12 +87,8 @@ def exactly_once(
     inserted plus those the dead tries committed add up to the stored rows, and no row was
     written twice.
     """
-    engine = create_engine(project_url)
-    try:
-        with engine.connect() as conn:
-            row = conn.execute(text(CHECKS), {"run": run_id}).mappings().one()
-    finally:
-        engine.dispose()
+    with project.connect() as conn:
+        row = conn.execute(text(CHECKS), {"run": run_id}).mappings().one()
     stored, scores, keys = row["stored"], row["scores"], row["keys"]
     tis = score_tasks(api, dag_run)
     ranges = {ti["map_index"]: api.xcom(DAG_ID, dag_run, "score", ti["map_index"]) for ti in tis}
@@ -132,14 +126,10 @@ def exactly_once(
     )
 
 
-def open_transaction(project_url: str, worker: str) -> bool:
+def open_transaction(project: Engine, worker: str) -> bool:
     """Whether ``worker`` is between reading a range and writing its scores."""
-    engine = create_engine(project_url)
-    try:
-        with engine.connect() as conn:
-            return bool(conn.execute(text(IN_TRANSACTION), {"app": worker}).scalar())
-    finally:
-        engine.dispose()
+    with project.connect() as conn:
+        return bool(conn.execute(text(IN_TRANSACTION), {"app": worker}).scalar())
 
 
 def score_tasks(api: Api, run_id: str) -> list[dict[str, Any]]:
@@ -153,7 +143,7 @@ def describe(tis: list[dict[str, Any]]) -> str:
     )
 
 
-def run_a(api: Api, project_url: str, deadline: float) -> str:
+def run_a(api: Api, project: Engine, deadline: float) -> str:
     dag_run = api.trigger(DAG_ID, {"run_id": "smoke-a", "chunk_size": CHUNK})
     if api.wait_run(DAG_ID, dag_run, deadline) != "success":
         raise SmokeFailure(f"run A failed: {api.task_states(DAG_ID, dag_run)}")
@@ -162,18 +152,18 @@ def run_a(api: Api, project_url: str, deadline: float) -> str:
     hosts = {ti["hostname"] for ti in tis}
     if hosts != {"worker-1", "worker-2"}:
         raise SmokeFailure(f"run A ran on {sorted(hosts)}, expected both workers")
-    checked = exactly_once(api, project_url, dag_run, "smoke-a")
+    checked = exactly_once(api, project, dag_run, "smoke-a")
     step("run A exactly once: %s", checked)
     return f"run A: {len(tis)} ranges on worker-1 and worker-2; {checked}"
 
 
-def run_b(api: Api, stack: CeleryStack, project_url: str, deadline: float) -> str:
+def run_b(api: Api, stack: CeleryStack, project: Engine, deadline: float) -> str:
     dag_run = api.trigger(DAG_ID, {"run_id": "smoke-b", "chunk_size": CHUNK})
     while True:  # mid-run: one range done, another one in worker-1's open transaction
         tis = score_tasks(api, dag_run)
         held = [t for t in tis if t["state"] == "running" and t["hostname"] == "worker-1"]
         done = any(t["state"] == "success" for t in tis)
-        if held and done and open_transaction(project_url, "worker-1"):
+        if held and done and open_transaction(project, "worker-1"):
             break
         if api.run_state(DAG_ID, dag_run) in ("success", "failed") or time.monotonic() > deadline:
             raise SmokeFailure(f"run B never had a range running on worker-1: {describe(tis)}")
@@ -191,7 +181,7 @@ def run_b(api: Api, stack: CeleryStack, project_url: str, deadline: float) -> st
     wrong = [t for t in retried if t["hostname"] != "worker-2" or t["try_number"] < 2]
     if wrong:
         raise SmokeFailure(f"lost ranges not retried on worker-2: {describe(wrong)}")
-    checked = exactly_once(api, project_url, dag_run, "smoke-b", lost)
+    checked = exactly_once(api, project, dag_run, "smoke-b", lost)
     step("run B exactly once: %s", checked)
     return f"run B: worker-1 killed holding ranges {sorted(lost)}, retried on worker-2; {checked}"
 
@@ -201,6 +191,7 @@ def smoke(home: Path, metadata_url: str, project_url: str, timeout: float) -> st
     port = choose_api_port()
     password = write_admin_password(home)
     stack = CeleryStack(home, port, metadata_url, project_url, TINY_ENV)
+    project = create_engine(project_url)  # the checks' one pool (polled every 0.5 s in run B)
     try:
         stack.migrate()
         run_cli(["init-db"], stack.env)
@@ -215,40 +206,23 @@ def smoke(home: Path, metadata_url: str, project_url: str, timeout: float) -> st
         api.login("admin", password)
         api.wait_for_dags([DAG_ID], deadline)
         api.unpause(DAG_ID)
-        return run_a(api, project_url, deadline) + "\n" + run_b(api, stack, project_url, deadline)
+        return "\n".join(["", run_a(api, project, deadline), run_b(api, stack, project, deadline)])
     except BaseException:
         for name in stack.groups.procs:
             log.error("%s log (tail):\n%s", name, stack.groups.tail(name, 25))
         raise
     finally:
+        project.dispose()
         stack.stop()
 
 
-def _raise_on_signal(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_on_signal)
-    timeout = float(os.environ.get("AIRFLOW_SMOKE_TIMEOUT", "900"))
-    keep = os.environ.get("AIRFLOW_SMOKE_KEEP") == "1"
-    home = Path(tempfile.mkdtemp(prefix="airflow_celery_smoke_"))
-    try:
-        with temp_databases("airflow_celery", "loan_celery", keep=keep) as (meta, project):
-            summary = smoke(home, meta, project, timeout)
-        log.info("CELERY SMOKE OK after %.0f s:\n%s", time.monotonic() - T0, summary)
-        return 0
-    except (SmokeFailure, subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
-        log.error("CELERY SMOKE FAILED after %.0f s: %s", time.monotonic() - T0, exc)
-        return 1
-    finally:
-        if keep:
-            step("kept AIRFLOW_HOME %s", home)
-        else:
-            shutil.rmtree(home, ignore_errors=True)
+    return smoke_main(
+        label="CELERY SMOKE",
+        databases=("airflow_celery", "loan_celery"),
+        default_timeout=900,
+        smoke=smoke,
+    )
 
 
 if __name__ == "__main__":

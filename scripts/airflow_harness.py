@@ -15,12 +15,14 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +170,42 @@ def write_admin_password(home: Path) -> str:
     path = home / "simple_auth_manager_passwords.json.generated"
     path.write_text(json.dumps({"admin": password}) + "\n")
     return password
+
+
+def _raise_on_signal(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def smoke_main(
+    *,
+    label: str,
+    databases: tuple[str, str],
+    default_timeout: float,
+    smoke: Callable[[Path, str, str, float], str],
+) -> int:
+    """The entry point both smoke tests share: logging, signals, temp home and databases.
+
+    ``smoke(home, metadata_url, project_url, timeout)`` returns the summary line(s).  Exit
+    status 0 on success, 1 on failure, timeout or SIGTERM/SIGHUP/Ctrl-C; AIRFLOW_SMOKE_TIMEOUT
+    and AIRFLOW_SMOKE_KEEP=1 (keep AIRFLOW_HOME and the databases) apply to both.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_on_signal)
+    timeout = float(os.environ.get("AIRFLOW_SMOKE_TIMEOUT", str(default_timeout)))
+    keep = os.environ.get("AIRFLOW_SMOKE_KEEP") == "1"
+    home = Path(tempfile.mkdtemp(prefix=f"{databases[0]}_"))
+    try:
+        with temp_databases(*databases, keep=keep) as (metadata_url, project_url):
+            summary = smoke(home, metadata_url, project_url, timeout)
+        log.info("%s OK after %.0f s: %s", label, time.monotonic() - T0, summary)
+        return 0
+    except (SmokeFailure, subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
+        log.error("%s FAILED after %.0f s: %s", label, time.monotonic() - T0, exc)
+        return 1
+    finally:
+        if keep:
+            step("kept AIRFLOW_HOME %s", home)
+        else:
+            shutil.rmtree(home, ignore_errors=True)

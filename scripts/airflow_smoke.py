@@ -22,16 +22,9 @@ databases on, default postgresql://postgres@127.0.0.1:5432/postgres).
 
 from __future__ import annotations
 
-import logging
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 from airflow_api import Api
 from airflow_harness import (
@@ -41,8 +34,8 @@ from airflow_harness import (
     choose_api_port,
     log,
     run_cli,
+    smoke_main,
     step,
-    temp_databases,
     write_admin_password,
 )
 from process_groups import ProcessGroups
@@ -146,31 +139,10 @@ def smoke(home: Path, metadata_url: str, project_url: str, timeout: float) -> st
         stack.stop()
 
 
-def _raise_on_signal(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_on_signal)
-    timeout = float(os.environ.get("AIRFLOW_SMOKE_TIMEOUT", "600"))
-    keep = os.environ.get("AIRFLOW_SMOKE_KEEP") == "1"
-    home = Path(tempfile.mkdtemp(prefix="airflow_smoke_"))
-    try:
-        with temp_databases("airflow_smoke", "loan_smoke", keep=keep) as (meta_url, proj_url):
-            summary = smoke(home, meta_url, proj_url, timeout)
-        log.info("SMOKE OK after %.0f s: %s", time.monotonic() - T0, summary)
-        return 0
-    except (SmokeFailure, subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
-        log.error("SMOKE FAILED after %.0f s: %s", time.monotonic() - T0, exc)
-        return 1
-    finally:
-        if keep:
-            step("kept AIRFLOW_HOME %s", home)
-        else:
-            shutil.rmtree(home, ignore_errors=True)
+    return smoke_main(
+        label="SMOKE", databases=("airflow_smoke", "loan_smoke"), default_timeout=600, smoke=smoke
+    )
 
 
 if __name__ == "__main__":
