@@ -7,7 +7,7 @@ DEMO_DB ?= sqlite:///./data/demo.db
 TEST_ADMIN_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export TEST_ADMIN_DATABASE_URL
 
-.PHONY: install demo monitor-demo test test-fast lint format airflow airflow-smoke airflow-celery-smoke serve bench bench-quick clean
+.PHONY: install demo monitor-demo test test-fast lint format airflow airflow-smoke airflow-celery-smoke compose-check compose-smoke serve bench bench-quick clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,15 @@ test: lint
 # database or other service, and no test that trains a model (`slow`); well under 2 minutes.
 test-fast: install
 	$(BIN)/pytest tests/unit -m "unit and not slow" --timeout 60 -q
+
+# docker-compose.yml needs Docker Compose >= 2.24: says which one this machine has.
+compose-check:
+	@bash scripts/check_compose.sh
+
+# The container stack for real (as root: installs Docker and starts dockerd if absent, then
+# stops it and restores the firewall): build, up, the reference commands, Celery, down -v.
+compose-smoke: install
+	$(BIN)/python scripts/compose_smoke.py
 
 # Serves what `make demo` built unless DATABASE_URL is set (environment or .env).
 serve: install

@@ -25,7 +25,10 @@ def test_env_example_parses_to_the_defaults(monkeypatch):
     assert from_file.model_dump() == defaults.model_dump()
 
 
-def test_reference_design_defaults():
+def test_reference_design_defaults(monkeypatch):
+    # The defaults, whatever the process environment says (the image sets MODEL_PATH).
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
     s = Settings(_env_file=None)
     assert (s.d_model, s.nhead, s.num_layers, s.dim_feedforward) == (32, 4, 6, 64)
     assert s.dropout_rate == 0.3

@@ -81,7 +81,9 @@ def test_versions_and_executor_match_the_repository() -> None:
     assert values["defaultAirflowTag"].startswith(version)
     assert values["executor"] == "CeleryExecutor"
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "apache-airflow-providers-celery" in dockerfile  # the image can run Celery workers
+    # The image installs the airflow extra, so it can run Celery workers.
+    assert any(p.startswith("apache-airflow-providers-celery") for p in pinned)
+    assert 'extras="airflow"' in dockerfile
     workdir = re.search(r"^WORKDIR (\S+)", dockerfile, re.M)
     assert workdir and re.search(r"^COPY airflow \./airflow", dockerfile, re.M)
     assert values["config"]["core"]["dags_folder"] == f"{workdir.group(1)}/airflow/dags"
