@@ -88,10 +88,16 @@ class StackChecks:
             lambda: (s := self.rest("GET", path)["state"]) in ("success", "failed") and s,
         )
         tis = self.rest("GET", f"{path}/taskInstances", params={"limit": 1000})["task_instances"]
-        summary = ", ".join(f"{t['task_id']}={t['state']}@{t['hostname']}" for t in tis)
-        log.info("  %s %s: %s (%s)", dag_id, run_id, state, summary)
+        summary = ", ".join(
+            f"{t['task_id']}={t['state']}@{t['hostname']}#{t['try_number']}" for t in tis
+        )
+        log.info("  %s %s: %s (task=state@host#try: %s)", dag_id, run_id, state, summary)
         if state != "success":
             raise self.failure(f"{dag_id} {run_id} ended {state}: {summary}")
+        # Tasks must not depend on Airflow's retries (e.g. an execution-API call timing out).
+        retried = [t["task_id"] for t in tis if (t["try_number"] or 0) > 1]
+        if retried:
+            raise self.failure(f"{dag_id} {run_id} needed retries of {retried}: {summary}")
         return list(tis)
 
     def healthy(self, container: str) -> None:
