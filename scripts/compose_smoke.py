@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -202,8 +203,15 @@ def smoke() -> str:
                 raise SmokeFailure(f"left behind after down -v: {left.split()}")
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    # A CI timeout or Ctrl-C still takes the stack down and stops the dockerd we started.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         summary = smoke()
