@@ -115,6 +115,7 @@ def shadow_pairs(
             shadow.application_id,
             shadow.created_at,
         )
+        .select_from(shadow)
         .join(champion, champion.prediction_id == shadow.champion_prediction_id)
         .outerjoin(Outcome, Outcome.application_id == shadow.application_id)
         .where(

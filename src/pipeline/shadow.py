@@ -68,6 +68,7 @@ def _paired_champion(session: Session, shadow_version: str) -> str | None:
     champion, shadow = aliased(Prediction), aliased(Prediction)
     stmt = (
         select(champion.model_version, func.count())
+        .select_from(shadow)
         .join(champion, champion.prediction_id == shadow.champion_prediction_id)
         .where(shadow.role == SHADOW, shadow.model_version == shadow_version)
         .group_by(champion.model_version)
