@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import select
 
 from config.settings import get_settings
 from src.api.prediction_log import insert_ignoring_duplicates
+from src.cli import main
 from src.data import repository as repo
 from src.data import shadow_repository as shadows
 from src.data.database import get_engine, session_scope
@@ -62,7 +64,7 @@ def _serve_with_shadow(records: list[dict], apps: list[str]) -> None:
     insert_ignoring_duplicates(get_engine(), scored.log_rows + shadow_rows)
 
 
-def test_promotion_waits_for_enough_shadow_scored_applications(fast_db, monkeypatch):
+def test_promotion_waits_for_enough_shadow_scored_applications(fast_db, monkeypatch, capsys):
     ingest(3000, day=1)
     assert train(progress=False).activated  # v0001, the champion
     ingest(500, day=2)
@@ -121,3 +123,16 @@ def test_promotion_waits_for_enough_shadow_scored_applications(fast_db, monkeypa
         events = session.scalars(select(ModelEvent.event).order_by(ModelEvent.id)).all()
     assert "rejected" not in events
     assert {"shadow_named", "shadow_stopped", "promoted"} <= set(events)
+
+    # The CLI: the same report as JSON and as text; a bad invocation is one error line.
+    capsys.readouterr()
+    assert main(["shadow-report", "v0002", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_pairs"] == 5
+    assert main(["shadow-report", "v0002"]) == 0
+    text = capsys.readouterr().out
+    assert "shadow v0002 vs champion v0001: 5 paired scores" in text
+    assert "decisions that would flip" in text and "realised on 3 outcomes" in text
+    assert main(["shadow"]) == 2
+    assert "name a model version to shadow, or --stop" in capsys.readouterr().err
+    assert main(["shadow", "v0002"]) == 2  # the champion now
+    assert "champion" in capsys.readouterr().err
