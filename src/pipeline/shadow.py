@@ -160,6 +160,6 @@ def shadow_gate(session: Session, *, candidate: str) -> tuple[bool, int, str]:
         (
             f"not promoted yet: SHADOW_MIN_SAMPLES={needed} requires {needed} shadow-scored "
             f"applications of {candidate}, it has {count} (serve it as the shadow: SHADOW_MODE=on "
-            f"or `loan-default shadow {candidate}`); it stays a candidate"
+            f"or `loan-default shadow {candidate}`); it stays a candidate: deploy it again then"
         ),
     )
