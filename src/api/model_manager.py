@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import get_settings
 from src.api.background import BackgroundThread
@@ -168,7 +169,9 @@ class ModelManager(BackgroundThread):
             return
         try:
             self.shadow.refresh(self.line if self.current is not None else None)
-        except Exception as exc:  # registry unreachable: keep the shadow as it is
+        except SQLAlchemyError as exc:  # registry unreachable: check() already reported it
+            logger.debug("cannot refresh the shadow model: %s", redact(str(exc))[:300])
+        except Exception as exc:  # the poller must survive anything; the shadow stays as it is
             logger.warning("cannot refresh the shadow model: %s", redact(str(exc))[:300])
 
     # ------------------------------------------------------------------ checking

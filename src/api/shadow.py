@@ -120,9 +120,6 @@ class ShadowScorer(BackgroundThread):
             return 0
         return len(chosen)
 
-    def depth(self) -> int:
-        return self._queue.qsize()
-
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
         while not self._stop.is_set():
