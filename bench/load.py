@@ -238,10 +238,12 @@ def logged_rows(database_url: str, prefix: str) -> int:
     from sqlalchemy import func, select
 
     from src.data.database import get_engine, session_scope
-    from src.data.tables import Prediction
+    from src.data.tables import CHAMPION, Prediction
 
     with session_scope(get_engine(database_url)) as session:
-        stmt = select(func.count()).where(Prediction.request_id.like(f"{prefix}-%"))
+        stmt = select(func.count()).where(
+            Prediction.request_id.like(f"{prefix}-%"), Prediction.role == CHAMPION
+        )
         return int(session.scalar(stmt) or 0)
 
 

@@ -135,6 +135,16 @@ class Settings(BaseSettings):
     prediction_log_buffer_size: int = Field(default=100_000, ge=1)
     prediction_log_flush_seconds: float = Field(default=1.0, gt=0.0)
     cors_origins: list[str] = Field(default_factory=list)
+    # Shadow scoring of a challenger (docs/shadow.md): SHADOW_MODE=on scores SHADOW_SHARE of
+    # the traffic also with the line's newest candidate (or the version `loan-default shadow`
+    # named, which works with SHADOW_MODE=off too), off the request path: a bounded queue of
+    # SHADOW_QUEUE_SIZE requests that drops (and counts) when full.  SHADOW_SHARE=0 turns
+    # shadow scoring off whatever was named.  SHADOW_MIN_SAMPLES > 0: `deploy` refuses to
+    # promote a candidate over a champion before it has shadow-scored that many applications.
+    shadow_mode: Literal["off", "on"] = "off"
+    shadow_share: float = Field(default=1.0, ge=0.0, le=1.0)
+    shadow_queue_size: int = Field(default=1000, ge=1)
+    shadow_min_samples: int = Field(default=0, ge=0)
 
     @field_validator("admin_api_key", "predict_api_key", mode="before")
     @classmethod

@@ -37,7 +37,14 @@ from sqlalchemy import func, select
 from config.settings import get_settings
 from src.data.database import session_scope
 from src.data.frames import is_test_row
-from src.data.tables import DriftMetric, ModelPerformance, Prediction, ProcessedData, RawData
+from src.data.tables import (
+    CHAMPION,
+    DriftMetric,
+    ModelPerformance,
+    Prediction,
+    ProcessedData,
+    RawData,
+)
 from src.pipeline.monitoring import MonitoringResult, monitor
 from src.pipeline.validation import ValidationDecision, validate
 
@@ -118,7 +125,7 @@ def wait_for_log(expected: int, *, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         with session_scope() as session:
-            logged = session.scalar(select(func.count()).select_from(Prediction)) or 0
+            logged = session.scalar(select(func.count()).where(Prediction.role == CHAMPION)) or 0
         if logged >= expected or time.monotonic() > deadline:
             break
         time.sleep(0.2)

@@ -23,6 +23,7 @@ from src.cli_commands import COMMANDS
 from src.cli_monitoring import add_parsers as add_monitoring_parsers
 from src.cli_output import csv_list
 from src.cli_report import REPORT_COMMANDS, add_report_parser
+from src.cli_shadow import SHADOW_COMMANDS, add_shadow_parsers
 from src.exceptions import LoanDefaultError
 from src.utils.logging import configure_logging, redact
 
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--source", help="model line (default: DATA_SOURCE or the only one)")
     activate = sub.add_parser("activate", help="force-activate a model version (rollback)")
     activate.add_argument("model_version")
+    add_shadow_parsers(sub)
 
     export = sub.add_parser("export", help="write a model's verified artifact to MODEL_PATH")
     export.add_argument("model_version", nargs="?", help="default: the active model")
@@ -145,7 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configure_logging(args.log_level or get_settings().log_level)
         return int(
-            (COMMANDS | REPORT_COMMANDS | SCORE_COMMANDS | BENCHMARK_COMMANDS)[args.command](args)
+            (COMMANDS | REPORT_COMMANDS | SCORE_COMMANDS | BENCHMARK_COMMANDS | SHADOW_COMMANDS)[
+                args.command
+            ](args)
             or 0
         )
     except ValidationError as exc:  # an invalid setting (env or .env), named by its variable

@@ -56,6 +56,11 @@ def _deploy(args: argparse.Namespace) -> None:
     if result.reason.startswith("already the champion"):
         verdict = "unchanged"
     console.print(f"{result.model_version}: {verdict} — {result.reason}", highlight=False)
+    if result.shadow is not None:  # its live agreement while it was the shadow
+        from src.cli_shadow import describe
+
+        for line in describe(result.shadow):
+            console.print(line, highlight=False, soft_wrap=True)
 
 
 def _activate(args: argparse.Namespace) -> None:

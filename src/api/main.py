@@ -31,6 +31,7 @@ from src.api.monitoring_gauges import MonitoringGauges
 from src.api.openapi import install_openapi
 from src.api.prediction_log import PredictionLogWriter
 from src.api.routes import admin, monitoring, ops, predict, reports
+from src.api.shadow import ShadowScorer
 from src.api.state import Services, read_fallback_example
 from src.data.database import get_engine, redact_url
 from src.pipeline.serving import configured_device
@@ -56,8 +57,20 @@ def build_services() -> Services:
         flush_seconds=settings.prediction_log_flush_seconds,
     )
     log.after_cycle = metrics.watch_log(log.stats)
+    shadow = ShadowScorer(
+        log_rows=log.submit,
+        # Shadow rows give way once the log is half full (database down): answers first.
+        log_has_room=lambda: len(log.buffer) < log.buffer.capacity // 2,
+        metrics=metrics,
+        share=settings.shadow_share,
+        queue_size=settings.shadow_queue_size,
+        max_rows=settings.batch_max_size,
+    )
     models = ModelManager(
-        engine=_engine, poll_seconds=settings.model_poll_interval_seconds, metrics=metrics
+        engine=_engine,
+        poll_seconds=settings.model_poll_interval_seconds,
+        metrics=metrics,
+        shadow=shadow,
     )
     metrics.register_collector(
         MonitoringGauges(
@@ -75,6 +88,7 @@ def build_services() -> Services:
         log=log,
         fallback_example=read_fallback_example(),
         batcher=batcher,
+        shadow=shadow,
     )
 
 
@@ -103,6 +117,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     services.metrics.worker_started()
     services.log.start()
+    if services.shadow is not None:
+        services.shadow.start()
     services.models.start()
     if services.batcher is not None:
         services.batcher.start()
@@ -115,6 +131,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if services.batcher is not None:
             services.batcher.stop()
         services.models.stop()
+        if services.shadow is not None:  # before the log: its last rows still get flushed
+            await asyncio.to_thread(services.shadow.stop)
         await asyncio.to_thread(services.log.stop)
         services.metrics.worker_stopping()
 

@@ -14,15 +14,17 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import get_settings
 from src.api.background import BackgroundThread
 from src.api.metrics import ServiceMetrics
 from src.api.model_lines import LineModels
+from src.api.shadow_slot import ShadowSlot
 from src.data import repository as repo
 from src.data.database import session_scope
 from src.data.tables import ModelMetadata
@@ -30,6 +32,7 @@ from src.models.metrics import METRIC_NAMES
 from src.utils.logging import redact
 
 if TYPE_CHECKING:
+    from src.api.shadow import ShadowScorer
     from src.models.predictor import Predictor
 
 logger = logging.getLogger(__name__)
@@ -124,6 +127,7 @@ class ModelManager(BackgroundThread):
         poll_seconds: float,
         metrics: ServiceMetrics,
         loader: Callable[[ModelMetadata], Predictor] = _default_loader,
+        shadow: ShadowScorer | None = None,
     ) -> None:
         super().__init__("model-poller")
         self.current: LoadedModel | None = None
@@ -138,13 +142,20 @@ class ModelManager(BackgroundThread):
         self._loader = loader
         self._lock = threading.Lock()
         self._failed: tuple[str, str] | None = None
+        self.shadow = (
+            ShadowSlot(scorer=shadow, engine=engine, loader=loader, summary=_summary)
+            if shadow is not None
+            else None
+        )
 
     # ------------------------------------------------------------------ lifecycle
     def _run(self) -> None:
         self._safe_check()
-        self.first_check.set()
+        self.first_check.set()  # readiness never waits for the shadow's load
+        self._refresh_shadow()
         while not self._stop.wait(self._poll_seconds):
             self._safe_check()
+            self._refresh_shadow()
             self.lines.refresh()  # lines requested by name (?model=) hot-swap the same way
 
     def _safe_check(self) -> None:
@@ -152,6 +163,16 @@ class ModelManager(BackgroundThread):
             self.check()
         except Exception:  # the poller must survive anything; check() already logs
             logger.exception("model poll failed unexpectedly")
+
+    def _refresh_shadow(self) -> None:
+        if self.shadow is None:
+            return
+        try:
+            self.shadow.refresh(self.line if self.current is not None else None)
+        except SQLAlchemyError as exc:  # registry unreachable: check() already reported it
+            logger.debug("cannot refresh the shadow model: %s", redact(str(exc))[:300])
+        except Exception as exc:  # the poller must survive anything; the shadow stays as it is
+            logger.warning("cannot refresh the shadow model: %s", redact(str(exc))[:300])
 
     # ------------------------------------------------------------------ checking
     def check(self, *, force: bool = False) -> CheckResult:
@@ -187,6 +208,9 @@ class ModelManager(BackgroundThread):
             if not force and self._failed == key:
                 error = self.last_error.error if self.last_error else "load failed"
                 return CheckResult(version=served, changed=False, error=error)
+            shadow = self.shadow.loaded if self.shadow is not None else None
+            if shadow is not None and (shadow.version, shadow.sha256) == key:
+                return self._publish(replace(shadow, info=summary), served, promoted=True)
             return self._load(key, summary, served)
 
     def _load(
@@ -209,12 +233,19 @@ class ModelManager(BackgroundThread):
             self._metrics.record_reload(ok=False)
             logger.error("cannot load model %s (still serving %s): %s", version, served, message)
             return CheckResult(version=served, changed=False, error=message)
+        return self._publish(loaded, served)
+
+    def _publish(
+        self, loaded: LoadedModel, served: str | None, *, promoted: bool = False
+    ) -> CheckResult:
+        """Serve ``loaded``; ``promoted``: it is the shadow, already loaded (no reload gap)."""
         self.current = loaded  # the atomic swap: requests already running keep the old one
         self._failed, self.last_error = None, None
         self._metrics.record_reload(ok=True)
-        self._metrics.set_model(version)
-        logger.info("serving model %s (previously %s)", version, served or "none")
-        return CheckResult(version=version, changed=True)
+        self._metrics.set_model(loaded.version)
+        how = " (the loaded shadow, promoted without a reload)" if promoted else ""
+        logger.info("serving model %s%s (previously %s)", loaded.version, how, served or "none")
+        return CheckResult(version=loaded.version, changed=True)
 
     def _poll_failed(self, exc: Exception, served: str | None) -> CheckResult:
         message = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")

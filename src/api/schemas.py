@@ -140,6 +140,11 @@ class ModelInfo(BaseModel):
     last_poll_error: LoadErrorInfo | None = Field(
         default=None, description="Set while the model registry cannot be reached"
     )
+    shadow_version: str | None = Field(
+        default=None,
+        description="The challenger scoring a share of traffic in the shadow (never "
+        "answering); null when none is loaded (docs/shadow.md)",
+    )
 
 
 class HealthStatus(BaseModel):

@@ -10,8 +10,9 @@ from typing import Any
 
 from src.api.metrics import ServiceMetrics
 from src.api.micro_batch import MicroBatcher
-from src.api.model_manager import ModelManager
+from src.api.model_manager import LoadedModel, ModelManager
 from src.api.prediction_log import PredictionLogWriter
+from src.api.shadow import ShadowScorer
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,14 @@ class Services:
     log: PredictionLogWriter
     fallback_example: dict[str, Any] | None = None
     batcher: MicroBatcher | None = None  # None: every request scored on its own
+    shadow: ShadowScorer | None = None  # None: no shadow scoring in this app
+
+    def offer_shadow(
+        self, champion: LoadedModel, records: list[dict[str, Any]], answers: list[dict[str, Any]]
+    ) -> None:
+        """After the answer is built: offer its records to the shadow (never blocks)."""
+        if self.shadow is not None:
+            self.shadow.submit(champion, records, answers)
 
 
 def read_fallback_example(path: Path = FALLBACK_EXAMPLE_PATH) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from src.data.database import is_postgres
 from src.data.drift_counts import GroupKey, count_numbers, count_values, counts_from_groups
 from src.data.monitoring_tables import SCORE
-from src.data.tables import Prediction, ProcessedData
+from src.data.tables import CHAMPION, Prediction, ProcessedData
 
 CHUNK_ROWS = 5000  # rows per chunk on the Python path (SQLite, scoring collected rows)
 SAMPLE_SEED = 20240101  # TABLESAMPLE ... REPEATABLE: a fixed seed, so samples can be replayed
@@ -77,10 +77,18 @@ def live_counts(
     """
     population = _Population(
         table="loan_data.predictions",
-        where="model_version = :version AND created_at >= :start AND created_at < :end",
-        params={"version": model_version, "start": window_start, "end": window_end},
+        # Answers only: a shadow score of the same request is not live traffic.
+        where="model_version = :version AND role = :role "
+        "AND created_at >= :start AND created_at < :end",
+        params={
+            "version": model_version,
+            "role": CHAMPION,
+            "start": window_start,
+            "end": window_end,
+        },
         orm_filter=(
             Prediction.model_version == model_version,
+            Prediction.role == CHAMPION,
             Prediction.created_at >= window_start,
             Prediction.created_at < window_end,
         ),

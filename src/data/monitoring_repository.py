@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, CompoundSelect, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from src.data.monitoring_tables import DriftMetric, Outcome
-from src.data.tables import ModelPerformance, Prediction
+from src.data.tables import CHAMPION, ModelPerformance, Prediction
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class LivePredictions:
 def _window(model_version: str, start: dt.datetime, end: dt.datetime) -> list[ColumnElement[bool]]:
     return [
         Prediction.model_version == model_version,
+        Prediction.role == CHAMPION,  # shadow scores were never answers (docs/shadow.md)
         Prediction.created_at >= start,
         Prediction.created_at < end,
     ]

@@ -43,6 +43,10 @@ from src.data.table_base import (
 MODEL_STATUSES = ("candidate", "active", "retired", "rejected")
 MODEL_STATUS_CHECK = "status IN ({})".format(", ".join(f"'{s}'" for s in MODEL_STATUSES))
 
+# ``predictions.role``: the answer served, or a challenger's shadow score of the same record.
+CHAMPION, SHADOW = "champion", "shadow"
+PREDICTION_ROLE_CHECK = "role IN ('champion', 'shadow')"
+
 # Credit and calibration metrics added by migration 0003 (src.models.metrics.METRIC_NAMES):
 # NULL for models registered before it, always set for newer ones.
 CreditMetric = Annotated[float | None, mapped_column(Float, nullable=True)]
@@ -298,6 +302,7 @@ class Prediction(Base):
         UniqueConstraint("prediction_id", name="uq_predictions_prediction_id"),
         # Monitoring reads one version's predictions in a time window (migration 0005).
         Index("ix_predictions_version_time", "model_version", "created_at"),
+        CheckConstraint(PREDICTION_ROLE_CHECK, name="ck_predictions_role"),
         {"schema": SCHEMA},
     )
 
@@ -312,6 +317,15 @@ class Prediction(Base):
     prediction: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # ``champion``: the answer the client got.  ``shadow``: a challenger's score of the same
+    # record, never returned (docs/shadow.md); every reader of live traffic filters on
+    # ``champion`` (migration 0007 gave the rows before it that role).
+    role: Mapped[str] = mapped_column(
+        String(16), default=CHAMPION, server_default=text(f"'{CHAMPION}'")
+    )
+    # For a shadow row: the ``prediction_id`` of the champion answer it mirrors (the pair the
+    # shadow report compares); NULL for champion rows.
+    champion_prediction_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ModelEvent(Base):
@@ -340,12 +354,15 @@ from src.data.monitoring_tables import (  # noqa: E402
     Outcome,
     OutcomeQuarantine,
 )
+from src.data.shadow_tables import ShadowModel  # noqa: E402
 
 __all__ = [
     "BATCH_RUN_STATUSES",
+    "CHAMPION",
     "DRIFT_STATUSES",
     "MODEL_STATUSES",
     "SCHEMA",
+    "SHADOW",
     "Base",
     "BatchRun",
     "BatchScore",
@@ -362,6 +379,7 @@ __all__ = [
     "ProcessedData",
     "QuarantinedRow",
     "RawData",
+    "ShadowModel",
     "TrainingRun",
     "utcnow",
 ]

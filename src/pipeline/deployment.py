@@ -24,6 +24,7 @@ from src.exceptions import ArtifactIntegrityError, InvalidInputError, PromotionE
 from src.models.metrics import classification_metrics
 from src.pipeline.model_lines import resolve_line
 from src.pipeline.serving import predictor_for
+from src.pipeline.shadow import shadow_gate
 from src.pipeline.splits import unseen_by_both
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ class DeployResult:
     challenger_score: float | None = None
     champion_score: float | None = None
     n_eval_rows: int = 0
+    # Live agreement with the champion while the candidate was the shadow (src.pipeline.shadow);
+    # None when it never shadowed (or the line had no champion).
+    shadow: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,7 +92,18 @@ def deploy(*, model_version: str | None = None, source: str | None = None) -> De
                 "only candidates can be deployed"
             )
         champion = repo.get_active_model(session, source=candidate.source)
+        shadow_ok, shadowed, shadow_reason = shadow_gate(session, candidate=candidate.model_version)
     version = candidate.model_version
+    live = _shadow_summary(version) if champion is not None and shadowed else None
+    if champion is not None and not shadow_ok:  # not a rejection: more traffic will come
+        logger.info("%s: %s", version, shadow_reason)
+        return DeployResult(
+            promoted=False,
+            model_version=version,
+            reason=shadow_reason,
+            champion_version=champion.model_version,
+            shadow=live,
+        )
     try:
         challenger = predictor_for(candidate)
     except ArtifactIntegrityError as exc:
@@ -127,6 +142,7 @@ def deploy(*, model_version: str | None = None, source: str | None = None) -> De
             champion_version=champion.model_version,
             challenger_score=challenger_score,
             n_eval_rows=len(frame.labels),
+            shadow=live,
         )
     champion_score = _score(champion, champion_proba, frame.labels, metric)
     result_args: dict[str, Any] = {
@@ -134,6 +150,7 @@ def deploy(*, model_version: str | None = None, source: str | None = None) -> De
         "challenger_score": challenger_score,
         "champion_score": champion_score,
         "n_eval_rows": len(frame.labels),
+        "shadow": live,
     }
     comparison = (
         f"{metric} {challenger_score:.4f} vs champion {champion.model_version} "
@@ -145,6 +162,17 @@ def deploy(*, model_version: str | None = None, source: str | None = None) -> De
         logger.info("deployed %s: %s", version, reason)
         return DeployResult(promoted=True, model_version=version, reason=reason, **result_args)
     return _reject(version, f"did not beat the champion: {comparison}", champion=result_args)
+
+
+def _shadow_summary(version: str) -> dict[str, Any] | None:
+    """The shadow report of ``version`` for the deploy output; None if it cannot be made."""
+    from src.pipeline.shadow import shadow_report
+
+    try:
+        return shadow_report(model_version=version)
+    except Exception as exc:  # a report must never block or break a deploy
+        logger.warning("no shadow report for %s: %s", version, exc)
+        return None
 
 
 def benchmark_verdict(*, roc_auc: float, benchmark: Mapping[str, Any] | None) -> tuple[bool, str]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from config.settings import get_settings
 from src.data.application_ids import APPLICATION_ID, request_application_id
 from src.data.feature_schema import FeatureSchema
+from src.data.tables import CHAMPION
 from src.exceptions import ExplainTooLarge, InvalidInputError
 
 if TYPE_CHECKING:  # torch and pandas load only when a model is actually served
@@ -263,6 +264,9 @@ def score_records(
                 "prediction": label,
                 "latency_ms": latency_ms,
                 "created_at": created_at,
+                # Every row names both (shadow rows share the log's bulk inserts).
+                "role": CHAMPION,
+                "champion_prediction_id": None,
             }
         )
     return Scored(items=items, log_rows=rows)

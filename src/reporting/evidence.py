@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 
 from src.data import repository as repo
 from src.data.frames import LabelledFrame, load_frame, records_to_frame
-from src.data.tables import DriftMetric, ModelEvent, ModelMetadata, ModelPerformance, Prediction
+from src.data.tables import (
+    CHAMPION,
+    DriftMetric,
+    ModelEvent,
+    ModelMetadata,
+    ModelPerformance,
+    Prediction,
+)
 from src.exceptions import ArtifactIntegrityError, InvalidInputError, LoanDefaultError
 from src.models.predictor import Predictor
 from src.pipeline.serving import predictor_for
@@ -149,7 +156,7 @@ def reason_summary(session: Session, model: ModelMetadata, predictor: Predictor)
     """
     records = session.scalars(
         select(Prediction.features)
-        .where(Prediction.model_version == model.model_version)
+        .where(Prediction.model_version == model.model_version, Prediction.role == CHAMPION)
         .order_by(Prediction.id.desc())
         .limit(REASON_SAMPLE)
     ).all()

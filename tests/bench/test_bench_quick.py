@@ -71,6 +71,15 @@ def test_hot_swap_quick(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
+def test_shadow_quick(tmp_path: Path) -> None:
+    out = run_quick("shadow.py", tmp_path)
+    assert "| SHADOW_MODE=off |" in out and "| SHADOW_MODE=on |" in out
+    shadow_row = next(line for line in out.splitlines() if line.startswith("| SHADOW_MODE=on"))
+    assert int(shadow_row.split("|")[5]) > 0  # the shadow really scored
+
+
+@pytest.mark.integration
+@pytest.mark.slow
 def test_monitoring_quick(tmp_path: Path) -> None:
     out = run_quick("monitoring.py", tmp_path)
     assert "Drift over 1M logged predictions" in out and "measure_drift" in out

@@ -116,7 +116,13 @@ def model_info(loaded: LoadedModel, manager: ModelManager) -> ModelInfo:
         loaded_at=loaded.loaded_at,
         last_reload_error=_error_info(manager.last_error),
         last_poll_error=_error_info(manager.last_poll_error),
+        shadow_version=_shadow_version(manager),
     )
+
+
+def _shadow_version(manager: ModelManager) -> str | None:
+    shadow = manager.shadow.loaded if manager.shadow is not None else None
+    return shadow.version if shadow is not None else None
 
 
 def _error_info(error: LoadError | None) -> LoadErrorInfo | None:

@@ -115,6 +115,7 @@ def predict(call: Call) -> JSONResponse:
         batcher=call.services.batcher,
     )
     call.services.log.submit(scored.log_rows)
+    call.services.offer_shadow(model, [record], scored.items)
     call.services.metrics.count_predictions([scored.items[0]["prediction"]])
     return JSONResponse(scored.items[0], headers={"X-Request-ID": call.rid})
 
@@ -141,6 +142,7 @@ def predict_batch(call: Call) -> JSONResponse:
         field_prefix=RECORDS,
     )
     call.services.log.submit(scored.log_rows)
+    call.services.offer_shadow(model, records, scored.items)
     call.services.metrics.count_predictions([item["prediction"] for item in scored.items])
     body = {
         "request_id": rid,
