@@ -15,9 +15,16 @@ Why these choices:
 * Standardised values are clipped to ``±clip`` so a single absurd input cannot produce an
   extreme logit at serving time.
 
-Output layout of ``x_num`` (n, n_numerical_out): the ``len(schema.numerical)`` scaled values
-in schema order, followed by the missing indicators in schema order.  ``numerical_groups``
-says which ``x_num`` columns belong to one original feature (value + its indicator).
+* ``numeric_encoding="ple"`` replaces each scaled value by the piecewise-linear encoding of
+  the imputed raw value over quantile bins fitted here (``src.models.numeric_embedding``);
+  the model then makes each feature a token.  Log and scaling do not matter to quantile bins.
+
+Output layout of ``x_num`` (n, n_numerical_out): per numerical feature in schema order its
+value columns (one scaled value, or its PLE bins), followed by the missing indicators in schema
+order.  ``numerical_groups`` says which ``x_num`` columns belong to one original feature (its
+value columns + its indicator).  State without ``numeric_encoding`` (format 1, every artifact
+written before PLE existed) is plain; PLE state is format 2, which older code refuses loudly
+instead of misreading it.
 """
 
 from __future__ import annotations
@@ -33,8 +40,15 @@ from src.data.feature_schema import FeatureSchema
 from src.data.values import to_numbers
 from src.exceptions import InvalidInputError
 from src.models.finite_stats import finite_moments, first_non_finite
+from src.models.numeric_embedding import (
+    NUMERIC_ENCODINGS,
+    check_edges,
+    fit_quantile_edges,
+    ple_encode,
+)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # plain numerics: what every artifact before PLE holds
+PLE_FORMAT_VERSION = 2
 
 
 @dataclass
@@ -50,9 +64,17 @@ class Preprocessor:
     stds: dict[str, float]  # std after imputation (+log), never 0
     indicator_columns: list[str]  # numerical columns with a missing-indicator output
     clip: float = 10.0
+    numeric_encoding: str = "plain"  # "plain" or "ple"
+    bin_edges: dict[str, list[float]] = field(default_factory=dict)  # per column, PLE only
     _index: dict[str, dict[str, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        assert self.numeric_encoding in NUMERIC_ENCODINGS, (
+            f"numeric_encoding must be one of {NUMERIC_ENCODINGS}, got {self.numeric_encoding!r}"
+        )
+        if self.numeric_encoding == "ple":
+            missing = [c for c in self.schema.numerical if c not in self.bin_edges]
+            assert not missing, f"PLE state lacks bin edges for {missing}"
         # Lookup tables are derived state: index 0 is reserved for unknown / missing.
         self._index = {
             col: {value: i + 1 for i, value in enumerate(vocab)}
@@ -68,8 +90,11 @@ class Preprocessor:
         *,
         skew_threshold: float = 2.0,
         clip: float = 10.0,
+        numeric_encoding: str = "plain",
+        n_bins: int = 16,
     ) -> Preprocessor:
-        """Learn vocabularies and numeric statistics from the training frame only."""
+        """Learn vocabularies, numeric statistics and (PLE) bin edges from the training frame
+        only."""
         assert len(frame) > 0, "cannot fit a preprocessor on an empty frame"
         _check_columns(frame, schema.features)
         categories: dict[str, list[str]] = {}
@@ -83,8 +108,11 @@ class Preprocessor:
             modes[col] = min(top) if len(top) else None
         medians, means, stds = {}, {}, {}
         log_columns, indicator_columns = [], []
+        bin_edges: dict[str, list[float]] = {}
         for col in schema.numerical:
             raw = _numeric_array(frame[col], col)  # (n,)
+            if numeric_encoding == "ple":
+                bin_edges[col] = fit_quantile_edges(raw, n_bins)
             observed = raw[~np.isnan(raw)]
             median = float(np.median(observed)) if observed.size else 0.0
             medians[col] = median
@@ -108,6 +136,8 @@ class Preprocessor:
             stds=stds,
             indicator_columns=indicator_columns,
             clip=clip,
+            numeric_encoding=numeric_encoding,
+            bin_edges=bin_edges,
         )
         fitted.check_finite()
         return fitted
@@ -126,6 +156,10 @@ class Preprocessor:
                 f"training {name} is {value} (values too large to be real; lower "
                 "MAX_ABS_NUMERIC_VALUE and re-collect, or drop the column)",
             )
+        for col, edges in self.bin_edges.items():
+            problem = check_edges(edges)
+            if problem is not None:
+                raise InvalidInputError(col, f"training {problem}")
 
     # ------------------------------------------------------------------ layout
     @property
@@ -139,18 +173,30 @@ class Preprocessor:
         return self._index
 
     @property
+    def value_widths(self) -> list[int]:
+        """Value columns per numerical feature: 1 (plain) or its number of PLE bins."""
+        if self.numeric_encoding == "ple":
+            return [len(self.bin_edges[col]) - 1 for col in self.schema.numerical]
+        return [1] * len(self.schema.numerical)
+
+    @property
     def n_numerical_out(self) -> int:
-        return len(self.schema.numerical) + len(self.indicator_columns)
+        return sum(self.value_widths) + len(self.indicator_columns)
 
     @property
     def numerical_groups(self) -> list[list[int]]:
-        """``x_num`` column indices per original numerical feature: [value] or [value, flag]."""
-        n_num = len(self.schema.numerical)
-        flag_pos = {col: n_num + k for k, col in enumerate(self.indicator_columns)}
-        return [
-            [i, flag_pos[col]] if col in flag_pos else [i]
-            for i, col in enumerate(self.schema.numerical)
-        ]
+        """``x_num`` column indices per original numerical feature: its value columns, then
+        its missing flag if it has one."""
+        n_values = sum(self.value_widths)
+        flag_pos = {col: n_values + k for k, col in enumerate(self.indicator_columns)}
+        groups, start = [], 0
+        for col, width in zip(self.schema.numerical, self.value_widths, strict=True):
+            group = list(range(start, start + width))
+            if col in flag_pos:
+                group.append(flag_pos[col])
+            groups.append(group)
+            start += width
+        return groups
 
     # ------------------------------------------------------------------ transform
     def transform(self, frame: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,24 +212,31 @@ class Preprocessor:
 
     def numerical_block(self, raws: list[np.ndarray], n: int) -> np.ndarray:
         """``x_num`` (n, n_numerical_out) float32 from each numerical column's raw float64
-        values (NaN = missing), in schema order: impute, log, standardise, clip, flags.
+        values (NaN = missing), in schema order: impute, then log, standardise and clip (plain)
+        or piecewise-linear encode (PLE), then flags.
 
         Shared by ``transform`` and the pandas-free serving path, so both compute the same
         float64 operations in the same order.
         """
         x_num = np.zeros((n, self.n_numerical_out), dtype=np.float32)
-        n_num = len(self.schema.numerical)
+        widths = self.value_widths
+        n_values = sum(widths)
         log_set = set(self.log_columns)
-        for j, (col, raw) in enumerate(zip(self.schema.numerical, raws, strict=True)):
+        start = 0
+        for col, raw, width in zip(self.schema.numerical, raws, widths, strict=True):
             missing = np.isnan(raw)
             filled = np.where(missing, self.medians[col], raw)
-            if col in log_set:
-                filled = signed_log1p(filled)
-            with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: clipped below
-                scaled = (filled - self.means[col]) / self.stds[col]
-            x_num[:, j] = np.clip(scaled, -self.clip, self.clip)
+            if self.numeric_encoding == "ple":
+                x_num[:, start : start + width] = ple_encode(filled, self.bin_edges[col])
+            else:
+                if col in log_set:
+                    filled = signed_log1p(filled)
+                with np.errstate(over="ignore", invalid="ignore"):  # huge inputs: clipped below
+                    scaled = (filled - self.means[col]) / self.stds[col]
+                x_num[:, start] = np.clip(scaled, -self.clip, self.clip)
+            start += width
             if col in self.indicator_columns:
-                x_num[:, n_num + self.indicator_columns.index(col)] = missing
+                x_num[:, n_values + self.indicator_columns.index(col)] = missing
         return x_num
 
     def unseen_categories(self, frame: pd.DataFrame) -> list[list[str]]:
@@ -204,8 +257,12 @@ class Preprocessor:
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types only, so the state can live in safetensors metadata."""
-        return {
+        """Plain JSON types only, so the state can live in safetensors metadata.
+
+        Plain state is written exactly as before PLE existed (format 1, same keys), so its
+        artifacts keep their bytes and older readers; PLE state adds its two keys (format 2).
+        """
+        data: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "schema": self.schema.to_dict(),
             "categories": {k: list(v) for k, v in self.categories.items()},
@@ -217,11 +274,18 @@ class Preprocessor:
             "indicator_columns": list(self.indicator_columns),
             "clip": self.clip,
         }
+        if self.numeric_encoding != "plain":
+            data["format_version"] = PLE_FORMAT_VERSION
+            data["numeric_encoding"] = self.numeric_encoding
+            data["bin_edges"] = {k: list(v) for k, v in self.bin_edges.items()}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
         version = data.get("format_version")
-        assert version == FORMAT_VERSION, f"unsupported preprocessor format {version!r}"
+        assert version in (FORMAT_VERSION, PLE_FORMAT_VERSION), (
+            f"unsupported preprocessor format {version!r}"
+        )
         return cls(
             schema=FeatureSchema.from_dict(data["schema"]),
             categories={k: [str(v) for v in vs] for k, vs in data["categories"].items()},
@@ -232,6 +296,8 @@ class Preprocessor:
             stds={k: float(v) for k, v in data["stds"].items()},
             indicator_columns=list(data["indicator_columns"]),
             clip=float(data["clip"]),
+            numeric_encoding=str(data.get("numeric_encoding", "plain")),
+            bin_edges={k: [float(e) for e in vs] for k, vs in data.get("bin_edges", {}).items()},
         )
 
 

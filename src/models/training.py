@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from src.models.augmentation import corrupt
 from src.models.device import model_device, resolve_device
-from src.models.losses import nt_xent
+from src.models.losses import chance_loss, nt_xent
 from src.models.metrics import classification_metrics
 from src.models.preprocessing import Preprocessor
 from src.models.training_config import TrainingConfig
@@ -79,6 +79,7 @@ def build_model(preprocessor: Preprocessor, config: TrainingConfig) -> TabTransf
         numerical_embedding=config.numerical_embedding,
         use_cls=config.use_cls,
         numerical_groups=preprocessor.numerical_groups,
+        numerical_tokens=preprocessor.numeric_encoding == "ple",
     )
 
 
@@ -97,6 +98,8 @@ def pretrain(
 ) -> list[float]:
     """Contrastive pretraining of ``model.encode``; returns the mean loss per epoch.
 
+    Each epoch's loss is logged (INFO) next to its chance level, the row-weighted mean of
+    ``ln(2b - 1)`` over its batches: a loss that stays near chance learnt nothing.
     Two SCARF-corrupted views of each batch go through encoder + a throw-away projection head
     and NT-Xent pulls the views of the same row together.  No labels are used.  Moves
     ``model`` to ``config.device`` and leaves it there.
@@ -121,7 +124,7 @@ def pretrain(
     losses: list[float] = []
     bar = tqdm(range(config.pretrain_epochs), desc="pretrain", disable=not progress)
     for epoch in bar:
-        total, count = 0.0, 0
+        total, count, chance = 0.0, 0, 0.0
         for idx in _batches(x_cat.shape[0], config.batch_size, generator):
             if len(idx) < 2:  # a lone row has no negatives
                 continue
@@ -144,9 +147,18 @@ def pretrain(
             optimizer.step()
             total += loss.item() * len(idx)
             count += len(idx)
+            chance += chance_loss(len(idx)) * len(idx)
         losses.append(total / max(count, 1))
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        logger.debug("pretrain epoch %d loss %.4f", epoch + 1, losses[-1])
+        chance /= max(count, 1)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", chance=f"{chance:.4f}")
+        logger.info(
+            "pretrain epoch %d/%d: NT-Xent %.4f, chance %.4f (%.4f below chance)",
+            epoch + 1,
+            config.pretrain_epochs,
+            losses[-1],
+            chance,
+            chance - losses[-1],
+        )
     logger.info("pretraining done: %d epochs, final loss %.4f", len(losses), losses[-1])
     return losses
 
