@@ -37,8 +37,13 @@ import pandas as pd
 import torch
 
 from src.data.feature_schema import FeatureSchema
-from src.data.values import to_numbers
 from src.exceptions import InvalidInputError
+from src.models.column_values import (
+    categorical_strings,
+    check_columns,
+    numeric_array,
+    signed_log1p,
+)
 from src.models.finite_stats import finite_moments, first_non_finite
 from src.models.numeric_embedding import (
     NUMERIC_ENCODINGS,
@@ -96,11 +101,11 @@ class Preprocessor:
         """Learn vocabularies, numeric statistics and (PLE) bin edges from the training frame
         only."""
         assert len(frame) > 0, "cannot fit a preprocessor on an empty frame"
-        _check_columns(frame, schema.features)
+        check_columns(frame, schema.features)
         categories: dict[str, list[str]] = {}
         modes: dict[str, str | None] = {}
         for col in schema.categorical:
-            values = _categorical_strings(frame[col])
+            values = categorical_strings(frame[col])
             counts = values.dropna().value_counts()
             categories[col] = sorted(counts.index.tolist())
             # Mode with a deterministic tie-break (alphabetical among the most frequent).
@@ -110,7 +115,7 @@ class Preprocessor:
         log_columns, indicator_columns = [], []
         bin_edges: dict[str, list[float]] = {}
         for col in schema.numerical:
-            raw = _numeric_array(frame[col], col)  # (n,)
+            raw = numeric_array(frame[col], col)  # (n,)
             if numeric_encoding == "ple":
                 bin_edges[col] = fit_quantile_edges(raw, n_bins)
             observed = raw[~np.isnan(raw)]
@@ -201,13 +206,13 @@ class Preprocessor:
     # ------------------------------------------------------------------ transform
     def transform(self, frame: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``x_cat`` (n, n_cat) int64 and ``x_num`` (n, n_numerical_out) float32."""
-        _check_columns(frame, self.schema.features)
+        check_columns(frame, self.schema.features)
         n = len(frame)
         x_cat = np.zeros((n, len(self.schema.categorical)), dtype=np.int64)
         for j, col in enumerate(self.schema.categorical):
-            codes = _categorical_strings(frame[col]).map(self._index[col])
+            codes = categorical_strings(frame[col]).map(self._index[col])
             x_cat[:, j] = codes.fillna(0).to_numpy(dtype=np.int64)
-        raws = [_numeric_array(frame[col], col) for col in self.schema.numerical]
+        raws = [numeric_array(frame[col], col) for col in self.schema.numerical]
         return torch.from_numpy(x_cat), torch.from_numpy(self.numerical_block(raws, n))
 
     def numerical_block(self, raws: list[np.ndarray], n: int) -> np.ndarray:
@@ -241,10 +246,10 @@ class Preprocessor:
 
     def unseen_categories(self, frame: pd.DataFrame) -> list[list[str]]:
         """Per row, the categorical columns whose non-missing value was not seen in training."""
-        _check_columns(frame, self.schema.categorical)
+        check_columns(frame, self.schema.categorical)
         unseen = np.zeros((len(frame), len(self.schema.categorical)), dtype=bool)
         for j, col in enumerate(self.schema.categorical):
-            values = _categorical_strings(frame[col])
+            values = categorical_strings(frame[col])
             unseen[:, j] = (values.notna() & values.map(self._index[col]).isna()).to_numpy()
         names = self.schema.categorical
         return [[names[j] for j in np.flatnonzero(row)] for row in unseen]
@@ -299,36 +304,3 @@ class Preprocessor:
             numeric_encoding=str(data.get("numeric_encoding", "plain")),
             bin_edges={k: [float(e) for e in vs] for k, vs in data.get("bin_edges", {}).items()},
         )
-
-
-def _check_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
-    for col in columns:
-        if col not in frame.columns:
-            raise InvalidInputError(col, "required feature column is missing")
-
-
-def _categorical_strings(series: pd.Series) -> pd.Series:
-    """Values as ``str`` with missing (None/NaN) as NaN, so ``map`` sends them to index 0."""
-    values = series.to_numpy(dtype=object)  # (n,)
-    missing = pd.isna(values)
-    out = np.empty(len(values), dtype=object)
-    out[missing] = np.nan
-    out[~missing] = [str(v) for v in values[~missing]]
-    return pd.Series(out, dtype=object)
-
-
-def _numeric_array(series: pd.Series, col: str) -> np.ndarray:
-    """Float64 array with NaN for missing; rejects text and infinities with a clear error."""
-    values = to_numbers(series)
-    bad = np.isnan(values) & series.notna().to_numpy()
-    if bad.any():
-        example = series[bad].iloc[0]
-        raise InvalidInputError(col, f"expected a number, got {example!r}")
-    if np.isinf(values).any():
-        raise InvalidInputError(col, "infinite values are not allowed")
-    return values
-
-
-def signed_log1p(values: np.ndarray) -> np.ndarray:
-    """sign(x) * log(1 + |x|): monotonic, so the median commutes with it."""
-    return np.sign(values) * np.log1p(np.abs(values))
