@@ -10,7 +10,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(tmp_path: Path, base: list[dict], new: list[dict], *extra: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    tmp_path: Path, base: list[dict], new: list[dict], *extra: str
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "a.json").write_text(json.dumps(base))
     (tmp_path / "b.json").write_text(json.dumps(new))
     return subprocess.run(
