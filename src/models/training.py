@@ -23,6 +23,9 @@ test ROC-AUC 0.715-0.749 (mean 0.739; logistic regression 0.755 on the same spli
 25 s on an idle machine; credit_data reaches 0.834-0.859.  Batch 32 is ~2.5x slower per epoch
 for the same AUC.  Pretraining changed AUC by less than the split-to-split noise (±0.03).
 ``numerical_embedding=True`` gave +0.01 mean AUC at ~4x the cost per epoch, so it is off.
+``numeric_embedding="ple"`` (one PLE token per numerical feature) gave +0.02-0.04 paired AUC
+without pretraining in three of four dataset/label cells but ties with pretraining on
+lending_club at ~3.4x the cost, so it is opt-in (docs/benchmarks.md, issue 13).
 A Wide & Deep linear skip (+0.004 ± 0.018 paired AUC on lending_club, 5 folds) and an EMA of
 the weights (-0.008 ± 0.016) were within fold noise or worse (docs/benchmarks.md), so both
 were removed.
