@@ -126,7 +126,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, elapsed: flo
             for m in present:
                 g = sorted(groups[(dataset, regime, m)], key=lambda r: r["fold"])
                 auc = np.mean([r["roc_auc"] for r in g])
-                delta = "" if m in ("LogReg", "LightGBM") else f"{auc - best_base:+.3f}"
+                baseline = m in ("LogReg", "LightGBM") or np.isnan(best_base)  # none run
+                delta = "" if baseline else f"{auc - best_base:+.3f}"
                 rows.append(
                     [
                         dataset,

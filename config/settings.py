@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     corruption_rate: float = Field(default=0.6, ge=0.0, le=1.0)
     temperature: float = Field(default=0.5, gt=0.0)
     projection_dim: int = Field(default=32, ge=2)
+    # How numerical features reach the TabTransformer: plain = one scaled, layer-normed vector
+    # joined after the attention; ple = each feature a token (piecewise-linear encoding over
+    # PLE_BINS training-quantile bins, src.models.numeric_embedding) that the attention sees.
+    numeric_embedding: Literal["plain", "ple"] = "plain"
+    ple_bins: int = Field(default=16, ge=1, le=256)
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     validation_fraction: float = Field(default=0.15, gt=0.0, lt=0.9)
     torch_num_threads: int = Field(default=1, ge=1)

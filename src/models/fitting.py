@@ -65,7 +65,9 @@ def pretrain_bundle(
     validation or test rows.  The threshold is a placeholder until :func:`finetune_bundle`.
     """
     set_seed(config.seed)
-    preprocessor = Preprocessor.fit(features, schema)
+    preprocessor = Preprocessor.fit(
+        features, schema, numeric_encoding=config.numeric_embedding, n_bins=config.ple_bins
+    )
     model = build_model(preprocessor, config)
     x_cat, x_num = preprocessor.transform(features)
     losses = pretrain(model, x_cat, x_num, config=config, progress=progress)

@@ -23,6 +23,9 @@ test ROC-AUC 0.715-0.749 (mean 0.739; logistic regression 0.755 on the same spli
 25 s on an idle machine; credit_data reaches 0.834-0.859.  Batch 32 is ~2.5x slower per epoch
 for the same AUC.  Pretraining changed AUC by less than the split-to-split noise (±0.03).
 ``numerical_embedding=True`` gave +0.01 mean AUC at ~4x the cost per epoch, so it is off.
+``numeric_embedding="ple"`` (one PLE token per numerical feature) gave +0.02-0.04 paired AUC
+without pretraining in three of four dataset/label cells but ties with pretraining on
+lending_club at ~3.4x the cost, so it is opt-in (docs/benchmarks.md, issue 13).
 A Wide & Deep linear skip (+0.004 ± 0.018 paired AUC on lending_club, 5 folds) and an EMA of
 the weights (-0.008 ± 0.016) were within fold noise or worse (docs/benchmarks.md), so both
 were removed.
@@ -42,7 +45,7 @@ from tqdm.auto import tqdm
 
 from src.models.augmentation import corrupt
 from src.models.device import model_device, resolve_device
-from src.models.losses import nt_xent
+from src.models.losses import chance_loss, nt_xent
 from src.models.metrics import classification_metrics
 from src.models.preprocessing import Preprocessor
 from src.models.training_config import TrainingConfig
@@ -79,6 +82,7 @@ def build_model(preprocessor: Preprocessor, config: TrainingConfig) -> TabTransf
         numerical_embedding=config.numerical_embedding,
         use_cls=config.use_cls,
         numerical_groups=preprocessor.numerical_groups,
+        numerical_tokens=preprocessor.numeric_encoding == "ple",
     )
 
 
@@ -97,6 +101,8 @@ def pretrain(
 ) -> list[float]:
     """Contrastive pretraining of ``model.encode``; returns the mean loss per epoch.
 
+    Each epoch's loss is logged (INFO) next to its chance level, the row-weighted mean of
+    ``ln(2b - 1)`` over its batches: a loss that stays near chance learnt nothing.
     Two SCARF-corrupted views of each batch go through encoder + a throw-away projection head
     and NT-Xent pulls the views of the same row together.  No labels are used.  Moves
     ``model`` to ``config.device`` and leaves it there.
@@ -121,7 +127,7 @@ def pretrain(
     losses: list[float] = []
     bar = tqdm(range(config.pretrain_epochs), desc="pretrain", disable=not progress)
     for epoch in bar:
-        total, count = 0.0, 0
+        total, count, chance = 0.0, 0, 0.0
         for idx in _batches(x_cat.shape[0], config.batch_size, generator):
             if len(idx) < 2:  # a lone row has no negatives
                 continue
@@ -144,9 +150,18 @@ def pretrain(
             optimizer.step()
             total += loss.item() * len(idx)
             count += len(idx)
+            chance += chance_loss(len(idx)) * len(idx)
         losses.append(total / max(count, 1))
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        logger.debug("pretrain epoch %d loss %.4f", epoch + 1, losses[-1])
+        chance /= max(count, 1)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", chance=f"{chance:.4f}")
+        logger.info(
+            "pretrain epoch %d/%d: NT-Xent %.4f, chance %.4f (%.4f below chance)",
+            epoch + 1,
+            config.pretrain_epochs,
+            losses[-1],
+            chance,
+            chance - losses[-1],
+        )
     logger.info("pretraining done: %d epochs, final loss %.4f", len(losses), losses[-1])
     return losses
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from config.settings import Settings, check_device_name
 from src.models.calibration import CALIBRATION_METHODS
+from src.models.numeric_embedding import NUMERIC_ENCODINGS
 
 EARLY_STOPPING_METRICS = ("roc_auc", "loss")
 
@@ -48,6 +49,10 @@ class TrainingConfig:
     corruption_rate: float = _settings_default("corruption_rate")
     temperature: float = _settings_default("temperature")
     projection_dim: int = _settings_default("projection_dim")
+    # plain | ple (src.models.numeric_embedding); configs stored before it existed are plain
+    # (``from_dict``), whatever the current default.
+    numeric_embedding: str = _settings_default("numeric_embedding")
+    ple_bins: int = _settings_default("ple_bins")
     # Applied by the entry points (a stage, the API, the benchmarks), never inside training:
     # the thread count is process-wide state.
     torch_num_threads: int = _settings_default("torch_num_threads")
@@ -80,6 +85,17 @@ class TrainingConfig:
             check_device_name(self.device)
         except ValueError as exc:
             raise ValueError(f"{exc}, got {self.device!r}") from None
+        if self.numeric_embedding not in NUMERIC_ENCODINGS:
+            raise ValueError(
+                f"numeric_embedding must be one of {NUMERIC_ENCODINGS}, "
+                f"got {self.numeric_embedding!r}"
+            )
+        if self.numeric_embedding != "plain" and self.numerical_embedding:
+            raise ValueError(
+                "numeric_embedding=ple and numerical_embedding=True exclude each other"
+            )
+        if self.ple_bins < 1:
+            raise ValueError(f"ple_bins must be >= 1, got {self.ple_bins}")
         if self.batch_size < 2:
             raise ValueError(
                 f"batch_size must be >= 2 (NT-Xent needs negatives), got {self.batch_size}"
@@ -99,4 +115,5 @@ class TrainingConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        stored = {"numeric_embedding": "plain"} | dict(data)  # what a pre-PLE config meant
+        return cls(**{k: v for k, v in stored.items() if k in known})

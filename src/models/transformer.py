@@ -9,7 +9,9 @@ so pretraining trains the embeddings, the transformer *and* the MLP trunk.
 Options (off by default; measurements are in the ``training`` module docstring):
 ``numerical_embedding`` turns each numerical feature into a token too (per-feature linear
 embedding, as in FT-Transformer) so the attention also sees numerics; ``use_cls`` prepends a
-learned CLS token.  A Wide & Deep linear skip was measured as no better and removed
+learned CLS token; ``numerical_tokens`` makes each numerical *feature* one token, a linear map
+of its group of ``x_num`` columns (PLE bins + missing flag: ``src.models.numeric_embedding``).
+A Wide & Deep linear skip was measured as no better and removed
 (docs/benchmarks.md, "what we tried").  Zero categorical or zero numerical columns are
 supported (user CSVs).
 """
@@ -21,6 +23,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from src.models.numeric_embedding import FeatureTokenizer
 
 
 class TabTransformer(nn.Module):
@@ -42,6 +46,7 @@ class TabTransformer(nn.Module):
         numerical_embedding: bool = False,
         use_cls: bool = False,
         numerical_groups: Sequence[Sequence[int]] | None = None,
+        numerical_tokens: bool = False,
     ) -> None:
         super().__init__()
         # JSON-able constructor arguments: the artifact stores them to rebuild the model.
@@ -60,13 +65,19 @@ class TabTransformer(nn.Module):
             if numerical_groups
             else None,
         }
+        if numerical_tokens:  # only when on: plain models keep the pre-PLE artifact bytes
+            self.architecture["numerical_tokens"] = True
         assert all(c >= 1 for c in cardinalities), f"cardinalities must be >= 1: {cardinalities}"
         assert n_numerical >= 0, f"n_numerical must be >= 0, got {n_numerical}"
         assert len(cardinalities) + n_numerical > 0, "the model needs at least one feature"
         assert d_model % nhead == 0, f"d_model={d_model} must be divisible by nhead={nhead}"
+        assert not (numerical_tokens and numerical_embedding), (
+            "numerical_tokens and numerical_embedding are two ways to tokenise numerics: pick one"
+        )
         self.n_categorical = len(cardinalities)
         self.n_numerical = n_numerical
         self.numerical_embedding = numerical_embedding
+        self.numerical_tokens = numerical_tokens and n_numerical > 0
         self.use_cls = use_cls
         # Layout of x_num (value + missing flag per original feature), used by corruption.
         groups = [list(g) for g in numerical_groups] if numerical_groups else None
@@ -87,6 +98,9 @@ class TabTransformer(nn.Module):
             self.num_weight = nn.Parameter(torch.randn(n_numerical, d_model) * 0.02)
             self.num_bias = nn.Parameter(torch.randn(n_numerical, d_model) * 0.02)
             n_tokens += n_numerical
+        if self.numerical_tokens:
+            self.feature_tokenizer = FeatureTokenizer(groups=groups, d_model=d_model)
+            n_tokens += len(groups)
         if use_cls:
             self.cls_token = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
             n_tokens += 1
@@ -107,11 +121,15 @@ class TabTransformer(nn.Module):
                 layer, num_layers=num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
             )
         # LayerNorm over a single feature would always output 0, so it needs >= 2 inputs.
+        # (Unused but kept with numerical_embedding: its stored weights include it.)
         self.numerical_norm: nn.Module = (
-            nn.LayerNorm(n_numerical) if n_numerical >= 2 else nn.Identity()
+            nn.LayerNorm(n_numerical)
+            if n_numerical >= 2 and not self.numerical_tokens
+            else nn.Identity()
         )
 
-        d_in = n_tokens * d_model + (0 if numerical_embedding else n_numerical)
+        tokenised = numerical_embedding or self.numerical_tokens
+        d_in = n_tokens * d_model + (0 if tokenised else n_numerical)
         base = max(d_in // 8, 16)
         hidden = [base * m for m in mlp_hidden_mults]
         layers: list[nn.Module] = []
@@ -135,6 +153,8 @@ class TabTransformer(nn.Module):
         if self.numerical_embedding and self.n_numerical:
             # (b, n_num, 1) * (n_num, d) + (n_num, d) -> (b, n_num, d)
             parts.append(x_num.unsqueeze(-1) * self.num_weight + self.num_bias)
+        if self.numerical_tokens:
+            parts.append(self.feature_tokenizer(x_num))  # (b, n_features, d)
         return torch.cat(parts, dim=1)
 
     def encode(self, x_cat: Tensor, x_num: Tensor) -> Tensor:
@@ -150,7 +170,7 @@ class TabTransformer(nn.Module):
         if self.transformer is not None:
             tokens = self.transformer(self._tokens(x_cat, x_num))  # (b, n_tokens, d)
             features.append(tokens.flatten(1))  # (b, n_tokens * d)
-        if self.n_numerical and not self.numerical_embedding:
+        if self.n_numerical and not (self.numerical_embedding or self.numerical_tokens):
             features.append(self.numerical_norm(x_num))  # (b, n_num)
         return self.trunk(torch.cat(features, dim=1))  # (b, d_repr)
 

@@ -113,3 +113,29 @@ def test_tampered_artifact_is_refused(fast_db):
     result = deploy(model_version=second.model_version)
     assert not result.promoted and "artifact failed verification" in result.reason
     assert model_count() == 2 and active_versions() == [first.model_version]
+
+
+def test_numeric_embedding_ple_trains_registers_and_serves(fast_db, monkeypatch):
+    """NUMERIC_EMBEDDING=ple flows from the settings through the stages into the registry:
+    the artifact read back from PostgreSQL carries the fitted bin edges, one token per
+    numerical feature, and serves the same PDs on the records path as on the frame path."""
+    from config.settings import get_settings
+    from src.data.frames import records_to_frame
+
+    monkeypatch.setenv("NUMERIC_EMBEDDING", "ple")
+    monkeypatch.setenv("PLE_BINS", "8")
+    get_settings.cache_clear()
+    ingest(3000, day=1)
+    first = train(progress=False)
+    assert first.metrics["roc_auc"] > 0.5
+    with session_scope() as session:
+        predictor = predictor_for(repo.get_model(session, version=first.model_version))
+    pre = predictor.preprocessor
+    assert pre.numeric_encoding == "ple" and set(pre.bin_edges) == set(pre.schema.numerical)
+    assert max(pre.value_widths) == 8
+    assert predictor._model.numerical_tokens
+    assert predictor._model.n_tokens == len(pre.schema.categorical) + len(pre.schema.numerical)
+    record = {c: None for c in pre.schema.features} | {"int_rate": 14.5, "annual_inc": 52000.0}
+    proba, _ = predictor.predict_records([record])
+    expected = predictor.predict_proba(records_to_frame([record], pre.schema))
+    assert proba.shape == (1,) and proba[0] == expected[0]

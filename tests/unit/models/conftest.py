@@ -104,3 +104,25 @@ def bundle(data: dict) -> ModelBundle:
         threshold=0.42,
         metadata={"model_version": "v-test", "metrics": {"roc_auc": 0.9}},
     )
+
+
+PLE_CONFIG = TrainingConfig(**(TINY_CONFIG.to_dict() | {"numeric_embedding": "ple", "ple_bins": 6}))
+
+
+@pytest.fixture(scope="session")
+def ple_data(data: dict) -> dict[str, object]:
+    """The same rows as ``data``, preprocessed with piecewise-linear encoding."""
+    pre = Preprocessor.fit(data["train"], SCHEMA, numeric_encoding="ple", n_bins=6)
+    return data | {"pre": pre}
+
+
+@pytest.fixture(scope="session")
+def ple_bundle(ple_data: dict) -> ModelBundle:
+    model = train_tiny(ple_data, PLE_CONFIG)
+    return ModelBundle(
+        model=model,
+        preprocessor=ple_data["pre"],
+        config=PLE_CONFIG,
+        threshold=0.42,
+        metadata={"model_version": "v-ple"},
+    )

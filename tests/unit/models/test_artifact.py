@@ -3,9 +3,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import save as st_save
 
 from src.exceptions import ArtifactIntegrityError
@@ -17,7 +19,11 @@ from src.models.artifact import (
     sha256_hex,
 )
 from src.models.calibration import Calibrator
+from src.models.predictor import Predictor
 from src.models.training import predict_proba
+from tests.unit.models.conftest import make_frame
+
+DATA = Path(__file__).parent / "data"
 
 
 def _header(blob: bytes) -> dict:
@@ -129,3 +135,39 @@ def test_a_malformed_calibrator_is_refused(bundle: ModelBundle) -> None:
     blob = _reencode(bundle, calibration=bad)
     with pytest.raises(ArtifactIntegrityError, match="non-decreasing"):
         load_bundle(blob, expected_sha256=sha256_hex(blob))
+
+
+def test_ple_round_trip_gives_identical_probabilities(
+    ple_bundle: ModelBundle, ple_data: dict
+) -> None:
+    blob = serialize_bundle(ple_bundle)
+    meta = _header(blob)["__metadata__"]
+    assert json.loads(meta["architecture"])["numerical_tokens"] is True
+    assert json.loads(meta["preprocessor"])["bin_edges"] == ple_bundle.preprocessor.bin_edges
+    loaded = load_bundle(blob, expected_sha256=sha256_hex(blob))
+    assert loaded.preprocessor.numeric_encoding == "ple"
+    assert loaded.config.numeric_embedding == "ple"
+    x_cat, x_num = ple_bundle.preprocessor.transform(ple_data["test"])
+    l_cat, l_num = loaded.preprocessor.transform(ple_data["test"])
+    assert torch.equal(x_num, l_num)
+    assert np.array_equal(
+        predict_proba(ple_bundle.model, x_cat, x_num), predict_proba(loaded.model, l_cat, l_num)
+    )
+
+
+def test_artifact_written_before_ple_loads_and_predicts_exactly_as_before() -> None:
+    """``data/pre_ple_artifact.*``: a tiny model serialised by the code before PLE existed
+    (commit c581543), with the probabilities that code's Predictor gave on fixed rows."""
+    blob = (DATA / "pre_ple_artifact.safetensors").read_bytes()
+    golden = json.loads((DATA / "pre_ple_artifact.json").read_text())
+    loaded = load_bundle(blob, expected_sha256=golden["sha256"])
+    assert loaded.preprocessor.numeric_encoding == "plain"
+    assert loaded.config.numeric_embedding == "plain"  # stored config lacks the field
+    assert not loaded.model.numerical_tokens
+    frame, _ = make_frame(golden["test_frame"]["n"], seed=golden["test_frame"]["seed"])
+    proba = Predictor(loaded).predict_proba(frame)
+    np.testing.assert_array_equal(proba, np.array(golden["probabilities"]))
+    # A plain model written today stores the same preprocessor and architecture documents.
+    meta = _header(blob)["__metadata__"]
+    assert loaded.preprocessor.to_dict() == json.loads(meta["preprocessor"])
+    assert loaded.model.architecture == json.loads(meta["architecture"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from src.models.losses import nt_xent
+from src.models.losses import chance_loss, nt_xent
 
 
 def _hand_nt_xent(z1: np.ndarray, z2: np.ndarray, temperature: float) -> float:
@@ -75,3 +75,10 @@ def test_nt_xent_is_scale_invariant() -> None:
 def test_nt_xent_rejects_mismatched_shapes() -> None:
     with pytest.raises(AssertionError):
         nt_xent(torch.randn(4, 3), torch.randn(5, 3), temperature=0.5)
+
+
+def test_chance_loss_is_the_loss_of_identical_projections() -> None:
+    """All views alike: the positive is one of 2n - 1 equally likely candidates."""
+    z = torch.ones(7, 4)
+    assert chance_loss(7) == pytest.approx(math.log(13))
+    assert float(nt_xent(z, z.clone(), temperature=0.5)) == pytest.approx(chance_loss(7), rel=1e-6)

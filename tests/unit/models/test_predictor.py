@@ -51,9 +51,12 @@ def test_an_explicit_cpu_device_gives_identical_results(bundle: ModelBundle, dat
     assert np.array_equal(got, expected) and unseen == expected_unseen
 
 
+@pytest.mark.parametrize("fixture", ["bundle", "ple_bundle"])
 def test_explain_effects_match_separately_occluded_predictions(
-    predictor: Predictor, data: dict
+    fixture: str, data: dict, request: pytest.FixtureRequest
 ) -> None:
+    """Occlusion replaces a feature's whole ``x_num`` group (with PLE: all its bins + flag)."""
+    predictor = Predictor(request.getfixturevalue(fixture))
     frame = data["test"].iloc[:12].reset_index(drop=True)
     refs = predictor.preprocessor.reference_values()
     p_orig = predictor.predict_proba(frame)

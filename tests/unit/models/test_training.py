@@ -154,3 +154,16 @@ def test_predict_proba_batches_and_eval_mode(data: dict) -> None:
     assert np.allclose(full, chunked, atol=1e-6)
     assert ((full > 0) & (full < 1)).all()
     assert not model.training
+
+
+def test_pretrain_logs_each_epoch_next_to_chance(data: dict, caplog) -> None:
+    """600 rows at batch 64: nine batches of 64 and one of 24, so chance is their weighted mean."""
+    pre = data["pre"]
+    x_cat, x_num = pre.transform(data["train"])
+    config = TrainingConfig(**{**TINY_CONFIG.to_dict(), "pretrain_epochs": 2})
+    with caplog.at_level("INFO", logger="src.models.training"):
+        losses = pretrain(build_model(pre, config), x_cat, x_num, config=config, progress=False)
+    lines = [r.getMessage() for r in caplog.records if "pretrain epoch" in r.getMessage()]
+    chance = (9 * 64 * np.log(127) + 24 * np.log(47)) / 600
+    assert len(lines) == 2
+    assert lines[1].startswith(f"pretrain epoch 2/2: NT-Xent {losses[1]:.4f}, chance {chance:.4f}")
