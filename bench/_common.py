@@ -168,6 +168,14 @@ def publish(name: str, text: str, path: Path | None = None) -> int:
     return 0
 
 
+def emit(name: str, body: str, output: Path | None) -> int:
+    """Print a report; with ``--output``, also write it as section ``name`` there; exit 0."""
+    sys.stdout.write(body)
+    if output is not None:
+        write_section(name, body, output)
+    return 0
+
+
 @contextmanager
 def fresh_database(prefix: str = "bench") -> Iterator[str]:
     """Create an empty, migrated PostgreSQL database; yield its URL; drop it afterwards."""

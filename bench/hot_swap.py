@@ -20,14 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import (
-    bench_parser,
-    fresh_database,
-    machine_line,
-    markdown_table,
-    setup_logging,
-    write_section,
-)
+from _common import bench_parser, emit, fresh_database, measured_table, setup_logging
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,19 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     from src.pipeline.deployment import activate
     from tests.e2e.helpers import (
         active_predictor,
-        collect_rows,
+        champion_and_candidate,
         pipeline_env,
         real_requests,
-        train_model,
     )
     from tests.e2e.server import running_server, wait_until
 
     swaps = 2 if args.quick else args.swaps
     latencies: list[float] = []
     with fresh_database("bench_swap") as url:
-        with pipeline_env(url):
-            collect_rows()
-            versions = [train_model(), train_model()]  # the first is active
+        versions = list(champion_and_candidate(url))  # the first is active
         request = real_requests(url, active_predictor(url).schema, 1)[0]
         env = {"MODEL_POLL_INTERVAL_SECONDS": str(args.poll)}
         with running_server(url, **env) as server, server.client() as client:
@@ -80,15 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         ["activation -> first answer, median (s)", f"{statistics.median(latencies):.2f}"],
         ["max (s)", f"{max(latencies):.2f}"],
     ]
-    body = (
-        "## Hot swap\n\n"
-        + markdown_table(["figure", "value"], rows)
-        + f"\n\nMeasured on {machine_line()}.\n"
+    return emit(
+        "hot_swap", "## Hot swap\n\n" + measured_table(["figure", "value"], rows), args.output
     )
-    sys.stdout.write(body)
-    if args.output is not None:
-        write_section("hot_swap", body, args.output)
-    return 0
 
 
 if __name__ == "__main__":

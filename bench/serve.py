@@ -157,7 +157,7 @@ def measure(
     import torch
 
     from config.settings import get_settings
-    from src.pipeline.serving import request_to_record
+    from src.pipeline.request_records import request_to_record
 
     torch.set_num_threads(get_settings().torch_num_threads)  # as the server does
     schema = predictor.schema
@@ -209,7 +209,7 @@ def hot_path(
     categories) and the records path it uses now (validate, records -> tensors, forward)."""
     from src.data.frames import records_to_frame
     from src.models.record_transform import transform_records
-    from src.pipeline.serving import request_to_record
+    from src.pipeline.request_records import request_to_record
 
     schema = predictor.schema
     tensors = [

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _common import bench_parser, fresh_database, machine_line, markdown_table, setup_logging
+from _common import bench_parser, emit, fresh_database, measured_table, setup_logging
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -84,20 +84,11 @@ def _run(url: str, mode: str, bodies: list[dict[str, Any]], clients: int) -> dic
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging("WARNING")
-    from tests.e2e.helpers import (
-        active_predictor,
-        collect_rows,
-        pipeline_env,
-        real_requests,
-        train_model,
-    )
+    from tests.e2e.helpers import active_predictor, champion_and_candidate, real_requests
 
     count = 100 if args.quick else args.requests
     with fresh_database("bench_shadow") as url:
-        with pipeline_env(url):
-            collect_rows()
-            train_model()  # the champion
-            train_model()  # a candidate: SHADOW_MODE=on shadows it
+        champion_and_candidate(url)  # SHADOW_MODE=on shadows the candidate
         pool = real_requests(url, active_predictor(url).schema, 200)
         bodies = [pool[i % len(pool)] | {"application_id": f"b-{i}"} for i in range(count)]
         results = {mode: _run(url, mode, bodies, args.clients) for mode in ("off", "on")}
@@ -120,19 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         "shadow scored",
         "shadow dropped",
     ]
-    body = (
+    intro = (
         "## Shadow scoring overhead\n\n"
         f"{count} sequential `/predict` calls, then {count} from {args.clients} clients; "
         "`SHADOW_SHARE=1.0`.\n\n"
-        + markdown_table(header, rows)
-        + f"\n\nMeasured on {machine_line()}.\n"
     )
-    sys.stdout.write(body)
-    if args.output is not None:
-        from _common import write_section
-
-        write_section("shadow", body, args.output)
-    return 0
+    return emit("shadow", intro + measured_table(header, rows), args.output)
 
 
 if __name__ == "__main__":

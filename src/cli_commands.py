@@ -83,13 +83,13 @@ def _train(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     """Score a request file with a line's champion: the API's validation and response items."""
     from src.data import repository as repo
+    from src.data.application_ids import request_application_id
     from src.data.database import session_scope
     from src.exceptions import ModelNotFoundError
+    from src.pipeline.request_records import request_to_record
     from src.pipeline.serving import (
         configured_device,
         predictor_for,
-        request_application_id,
-        request_to_record,
         score_records,
     )
 

@@ -15,9 +15,11 @@ from typing import Any
 
 from src.api.micro_batch import MicroBatcher
 from src.api.model_manager import LoadedModel
+from src.data.application_ids import request_application_id
 from src.data.feature_schema import FeatureSchema
 from src.exceptions import InvalidInputError
-from src.pipeline.serving import Scored, request_application_id, request_to_record, score_records
+from src.pipeline.request_records import request_to_record
+from src.pipeline.serving import Scored, score_records
 
 RECORDS = "records"
 _BATCH_ID_NAMESPACE = uuid.UUID("6f1d0b8e-52a4-4c55-9a57-0c3b1d7f5e21")

@@ -32,7 +32,7 @@ from src.data.application_ids import (
     MAX_APPLICATION_ID_LENGTH,
 )
 from src.data.feature_schema import FeatureSchema
-from src.pipeline.serving import CATEGORICAL, NUMERICAL, example_request
+from src.pipeline.request_records import CATEGORICAL, NUMERICAL, example_request
 
 MAX_FLOAT = 1.7976931348623157e308  # larger numbers cannot become a float64 feature: 422
 MAX_CATEGORY_LENGTH = 256  # request_to_record refuses longer category values

@@ -1,7 +1,7 @@
 """Pydantic models of the HTTP contract (OpenAPI documentation and response shapes).
 
 Request bodies are *documented* by :class:`PredictRequest` but validated by
-``src.pipeline.serving.request_to_record`` against the loaded model's feature schema, so
+``src.pipeline.request_records.request_to_record`` against the loaded model's feature schema, so
 the API and the CLI reject exactly the same inputs with the same field-naming messages (a
 static pydantic model cannot know which features the active model expects).
 """

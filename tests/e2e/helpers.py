@@ -73,6 +73,16 @@ def train_model(*, source: str = SOURCE) -> str:
     return train(source=source, progress=False).model_version
 
 
+def champion_and_candidate(database_url: str, *, source: str = SOURCE) -> tuple[str, str]:
+    """Collect the bundled rows and train two models: the first is active, the second waits.
+
+    The starting point of every switch test and benchmark (hot swap, shadow promotion).
+    """
+    with pipeline_env(database_url):
+        collect_rows(source=source)
+        return train_model(source=source), train_model(source=source)
+
+
 def active_predictor(database_url: str, *, source: str = SOURCE) -> Any:
     """The registry's active model loaded in this process, exactly as the server loads it."""
     from src.pipeline.serving import predictor_for
@@ -105,7 +115,7 @@ def real_requests(
 
 def in_process_probabilities(predictor: Any, requests: list[dict[str, Any]]) -> list[float]:
     from src.data.frames import records_to_frame
-    from src.pipeline.serving import request_to_record
+    from src.pipeline.request_records import request_to_record
 
     records = [request_to_record(r, schema=predictor.schema) for r in requests]
     return [float(p) for p in predictor.predict_proba(records_to_frame(records, predictor.schema))]

@@ -49,7 +49,8 @@ class ApiServer:
         )
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, timeout: float = 60.0) -> None:
+    def start(self, *, timeout: float = 180.0) -> None:
+        """Start uvicorn; a generous timeout: importing torch on a loaded 2-core box is slow."""
         cli = [sys.executable, "-m", "src.cli", "serve", "--host", "127.0.0.1", "--port"]
         command = (
             [*cli, str(self.port)]
@@ -83,8 +84,9 @@ class ApiServer:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
+        log = self.log_text()  # before stop() closes the log file
         self.stop()
-        raise RuntimeError(f"uvicorn did not answer /health within {timeout}s:\n{self.log_text()}")
+        raise RuntimeError(f"uvicorn did not answer /health within {timeout}s:\n{log}")
 
     def stop(self, *, timeout: float = 20.0) -> int | None:
         """SIGTERM (graceful: lifespan shutdown flushes the prediction log), then SIGKILL."""
@@ -100,7 +102,8 @@ class ApiServer:
         return code
 
     def log_text(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return Path(self._log.name).read_text(errors="replace")[-8000:]
 
     def client(self, **kwargs: Any) -> httpx.Client:

@@ -7,11 +7,8 @@ models under load.
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -19,6 +16,7 @@ from src.data import repository as repo
 from src.data.database import get_engine, session_scope
 from src.data.tables import ModelMetadata
 from src.pipeline.deployment import activate
+from tests.e2e.hammer import switch_under_load
 from tests.e2e.helpers import (
     active_predictor,
     collect_rows,
@@ -32,31 +30,6 @@ from tests.e2e.server import ADMIN_KEY, SERVER_ENV, running_server, wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 POLL = float(SERVER_ENV["MODEL_POLL_INTERVAL_SECONDS"])
-
-
-class Hammer(threading.Thread):
-    """Sends /predict back to back and records (status, model_version) of every response."""
-
-    def __init__(self, base_url: str, request: dict[str, Any]) -> None:
-        super().__init__(daemon=True)
-        self.base_url, self.request = base_url, request
-        self.results: list[tuple[int, str | None]] = []
-        self.errors: list[str] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        with httpx.Client(base_url=self.base_url, timeout=30) as client:
-            while not self.stop.is_set() and len(self.results) < 20_000:
-                try:
-                    response = client.post("/predict", json=self.request)
-                except httpx.HTTPError as exc:
-                    self.errors.append(repr(exc))
-                    continue
-                version = response.json().get("model_version") if response.is_success else None
-                self.results.append((response.status_code, version))
-
-    def versions_seen(self) -> list[str | None]:
-        return [v for _, v in self.results]
 
 
 def test_ready_after_first_model_and_hot_swap_under_load(
@@ -83,24 +56,11 @@ def test_ready_after_first_model_and_hot_swap_under_load(
         time.sleep(2 * POLL)
         assert client.post("/predict", json=request).json()["model_version"] == first
 
-        hammer = Hammer(server.base_url, request)
-        hammer.start()
-        try:
-            wait_until(lambda: len(hammer.results) >= 5)
-            with pipeline_env(db_url):
-                activate(model_version=second)
-            wait_until(lambda: second in hammer.versions_seen())
-            count = len(hammer.results)
-            wait_until(lambda: len(hammer.results) >= count + 5)
-        finally:
-            hammer.stop.set()
-            hammer.join(30)
-
-        assert not hammer.errors, hammer.errors[:3]
-        assert {status for status, _ in hammer.results} == {200}
-        versions = hammer.versions_seen()
-        switch = versions.index(second)
-        assert set(versions[:switch]) == {first} and set(versions[switch:]) == {second}
+        with (
+            switch_under_load(server.base_url, request, old=first, new=second),
+            pipeline_env(db_url),
+        ):
+            activate(model_version=second)
 
         info = client.get("/model").json()
         assert info["model_version"] == second

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from src.data.database import get_engine, session_scope
 from src.data.tables import Prediction
 from src.pipeline.deployment import deploy
+from tests.e2e.hammer import switch_under_load
 from tests.e2e.helpers import (
     active_predictor,
     collect_rows,
@@ -26,7 +27,6 @@ from tests.e2e.helpers import (
     train_model,
 )
 from tests.e2e.server import running_server, wait_until
-from tests.e2e.test_lifecycle import Hammer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -84,10 +84,7 @@ def test_shadow_scores_then_deploy_swaps_it_in_without_a_reload(monkeypatch):
             for row in shadow_rows:
                 assert row.application_id == by_id[row.champion_prediction_id]["application_id"]
 
-            hammer = Hammer(server.base_url, requests[0])
-            hammer.start()
-            try:
-                wait_until(lambda: len(hammer.results) >= 5)
+            with switch_under_load(server.base_url, requests[0], old=champion, new=candidate):
                 with pipeline_env(url):
                     monkeypatch.setenv("PROMOTION_MIN_DELTA", "-1")  # the gate passes
                     monkeypatch.setenv("SHADOW_MIN_SAMPLES", str(N))
@@ -97,18 +94,6 @@ def test_shadow_scores_then_deploy_swaps_it_in_without_a_reload(monkeypatch):
                     result = deploy(model_version=candidate)
                 assert result.promoted, result.reason
                 assert result.shadow is not None and result.shadow["n_pairs"] >= N
-                wait_until(lambda: candidate in hammer.versions_seen())
-                count = len(hammer.results)
-                wait_until(lambda: len(hammer.results) >= count + 5)
-            finally:
-                hammer.stop.set()
-                hammer.join(30)
-
-            assert not hammer.errors, hammer.errors[:3]
-            assert {status for status, _ in hammer.results} == {200}
-            versions = hammer.versions_seen()
-            switch = versions.index(candidate)
-            assert set(versions[:switch]) == {champion} and set(versions[switch:]) == {candidate}
             log = server.log_text()
             assert f"serving model {candidate} (the loaded shadow, promoted without a reload)" in (
                 log

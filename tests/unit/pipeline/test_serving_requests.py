@@ -2,9 +2,10 @@ import math
 
 import pytest
 
+from src.data.application_ids import request_application_id
 from src.data.feature_schema import FeatureSchema
 from src.exceptions import InvalidInputError
-from src.pipeline.serving import request_application_id, request_to_record
+from src.pipeline.request_records import request_to_record
 
 SCHEMA = FeatureSchema(
     categorical=("term", "grade"),
