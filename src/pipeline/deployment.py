@@ -9,7 +9,6 @@ benchmark (recorded at training, on its test rows); the verdict is part of every
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ from src.pipeline.model_lines import resolve_line
 from src.pipeline.serving import predictor_for
 from src.pipeline.shadow import shadow_gate
 from src.pipeline.splits import unseen_by_both
+from src.pipeline.training_runs import benchmark_verdict
 
 logger = logging.getLogger(__name__)
 
@@ -173,29 +173,6 @@ def _shadow_summary(version: str) -> dict[str, Any] | None:
     except Exception as exc:  # a report must never block or break a deploy
         logger.warning("no shadow report for %s: %s", version, exc)
         return None
-
-
-def benchmark_verdict(*, roc_auc: float, benchmark: Mapping[str, Any] | None) -> tuple[bool, str]:
-    """(passes, reason) of the ``REQUIRE_BEAT_BENCHMARK`` rule for one model.
-
-    The model must beat its own benchmark strictly: a tie means the TabTransformer adds
-    nothing a logistic regression does not.  Both figures are on the model's test rows
-    (``src.models.baselines``), so no rescoring is needed.  A model registered before
-    benchmarks were recorded has none; it passes, and the reason says so.
-    """
-    if not benchmark or "roc_auc" not in benchmark:
-        return True, (
-            "benchmark rule not applied: no benchmark recorded for this model "
-            "(registered before benchmarks were)"
-        )
-    bench = float(benchmark["roc_auc"])
-    comparison = (
-        f"test roc_auc {roc_auc:.4f} vs its logistic-regression benchmark {bench:.4f} "
-        "on the same test rows"
-    )
-    if np.isfinite(roc_auc) and np.isfinite(bench) and roc_auc > bench:
-        return True, f"beat its benchmark: {comparison}"
-    return False, f"did not beat its benchmark (REQUIRE_BEAT_BENCHMARK): {comparison}"
 
 
 def _score(model: ModelMetadata, proba: np.ndarray, labels: np.ndarray, metric: str) -> float:

@@ -35,6 +35,7 @@ from src.pipeline.training_runs import (
     BENCHMARK_PREFIX,
     StageOutput,
     benchmark_of,
+    benchmark_verdict,
     data_hash,
     load_state,
     require_stage,
@@ -178,10 +179,18 @@ def register_stage(*, run_id: int) -> str:
             logger.warning("version taken by a concurrent registration; retrying (%d)", attempt)
     with session_scope(engine) as session:
         has_active = repo.get_active_version(session, source=source) is not None
-    if not has_active:
-        repo.activate_model(
-            engine, version=version, reason=f"first model of line {source!r}: none was active"
-        )
+        model = repo.get_model(session, version=version, with_artifact=False)
+        beats, verdict = benchmark_verdict(roc_auc=model.roc_auc, benchmark=model.benchmark_metrics)
+    if has_active:
+        return version
+    if get_settings().require_beat_benchmark and not beats:
+        # The rule holds for a line's first model too: no champion beats one that loses to
+        # its own logistic regression.  It stays a candidate; `deploy` will reject it.
+        logger.warning("%s not activated although line %r has none: %s", version, source, verdict)
+        return version
+    repo.activate_model(
+        engine, version=version, reason=f"first model of line {source!r}: none was active"
+    )
     return version
 
 

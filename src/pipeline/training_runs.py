@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,3 +156,26 @@ def benchmark_of(metrics: dict[str, Any]) -> dict[str, float] | None:
         if key.startswith(BENCHMARK_PREFIX)
     }
     return found or None
+
+
+def benchmark_verdict(*, roc_auc: float, benchmark: Mapping[str, Any] | None) -> tuple[bool, str]:
+    """(passes, reason) of the ``REQUIRE_BEAT_BENCHMARK`` rule for one model.
+
+    The model must beat its own benchmark strictly: a tie means the TabTransformer adds
+    nothing a logistic regression does not.  Both figures are on the model's test rows
+    (``src.models.baselines``), so no rescoring is needed.  A model registered before
+    benchmarks were recorded has none; it passes, and the reason says so.
+    """
+    if not benchmark or "roc_auc" not in benchmark:
+        return True, (
+            "benchmark rule not applied: no benchmark recorded for this model "
+            "(registered before benchmarks were)"
+        )
+    bench = float(benchmark["roc_auc"])
+    comparison = (
+        f"test roc_auc {roc_auc:.4f} vs its logistic-regression benchmark {bench:.4f} "
+        "on the same test rows"
+    )
+    if math.isfinite(roc_auc) and math.isfinite(bench) and roc_auc > bench:
+        return True, f"beat its benchmark: {comparison}"
+    return False, f"did not beat its benchmark (REQUIRE_BEAT_BENCHMARK): {comparison}"

@@ -142,3 +142,22 @@ def test_gate_refuses_a_model_that_does_not_beat_its_benchmark(fast_db, monkeypa
     assert promoted.promoted, promoted.reason
     assert promoted.reason.startswith("beat the champion") and "benchmark" not in promoted.reason
     assert active_versions() == [challenger.model_version]
+
+
+def test_the_rule_holds_for_a_lines_first_model_too(fast_db, monkeypatch):
+    """No champion yet is no reason to serve a model that loses to its own benchmark."""
+    for key, value in WEAK_MODEL.items() | {("REQUIRE_BEAT_BENCHMARK", "true")}:
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    ingest(3000, day=1)
+    weak = train(progress=False)
+    weak_metrics, weak_bench, _, _ = _stored(weak.model_version)
+    assert weak_metrics["roc_auc"] <= weak_bench["roc_auc"]
+    assert active_versions() == []  # registered, but not activated
+    with session_scope() as session:
+        assert repo.get_model(session, version=weak.model_version).status == "candidate"
+
+    refused = deploy(model_version=weak.model_version)
+    assert not refused.promoted
+    assert refused.reason.startswith("did not beat its benchmark (REQUIRE_BEAT_BENCHMARK)")
+    assert active_versions() == []

@@ -7,8 +7,7 @@ import math
 
 import pytest
 
-from src.pipeline.deployment import benchmark_verdict
-from src.pipeline.training_runs import benchmark_of
+from src.pipeline.training_runs import benchmark_of, benchmark_verdict
 
 
 def test_a_model_above_its_benchmark_passes_and_the_reason_quotes_both() -> None:
