@@ -64,20 +64,19 @@ def upgrade() -> None:
     op.create_index(
         "ix_unlabelled_data_source_id", "unlabelled_data", ["source", "id"], schema=schema
     )
-    with op.batch_alter_table("model_metadata", schema=schema) as batch:
-        batch.add_column(
-            sa.Column(
-                "pretrain_unlabelled_rows",
-                sa.Integer(),
-                nullable=False,
-                server_default=sa.text("0"),
-            )
-        )
+    # A plain ADD COLUMN, not batch mode: on SQLite a batch rebuild drops and recreates
+    # model_metadata, and the ON DELETE CASCADE of model_artifacts would empty that table.
+    op.add_column(
+        "model_metadata",
+        sa.Column(
+            "pretrain_unlabelled_rows", sa.Integer(), nullable=False, server_default=sa.text("0")
+        ),
+        schema=schema,
+    )
 
 
 def downgrade() -> None:
     schema = _schema()
-    with op.batch_alter_table("model_metadata", schema=schema) as batch:
-        batch.drop_column("pretrain_unlabelled_rows")
+    op.drop_column("model_metadata", "pretrain_unlabelled_rows", schema=schema)
     op.drop_index("ix_unlabelled_data_source_id", table_name="unlabelled_data", schema=schema)
     op.drop_table("unlabelled_data", schema=schema)
