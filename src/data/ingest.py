@@ -135,6 +135,8 @@ def collect(
                 (chunk_rows[~no_label[chunk_rows]], True),
                 (chunk_rows[no_label[chunk_rows]], False),
             ):
+                if not len(rows):
+                    continue
                 chunk = frame.iloc[rows].reset_index(drop=True)
                 checked = check_rows(
                     chunk,
