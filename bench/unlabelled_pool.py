@@ -5,8 +5,8 @@ lending_club (or ``--dataset credit_data``) is written to a CSV in which the lab
 keep their labels, so both models are scored on the same, complete test split), collected
 with ``collect(unlabelled=True)`` as ``loan-default collect --unlabelled`` does, and trained
 twice by ``src.pipeline.training.train`` (the CLI's path): ``PRETRAIN_ON_UNLABELLED=true``
-(the default: pretraining on the training split plus the unlabelled pool) and ``false``
-(pretraining on the labelled training split only).  Everything else is the production
+(pretraining on the training split plus the unlabelled pool) and ``false`` (the default:
+pretraining on the labelled training split only).  Everything else is the production
 configuration.  One split per seed, so each difference is noisy; the benchmark's ``10pct``
 regime (5 folds) is the repeated measurement.
 

@@ -100,7 +100,9 @@ class Settings(BaseSettings):
     ple_bins: int = Field(default=16, ge=1, le=256)
     # Rows without a label that contrastive pretraining sees besides the training split
     # (src.pipeline.pretrain_pool); fine-tuning, calibration and evaluation never see them.
-    pretrain_on_unlabelled: bool = True
+    # Off by default: the pool helped on lending_club and hurt on credit_data
+    # (docs/benchmarks.md, "Pretraining on unlabelled applicants").
+    pretrain_on_unlabelled: bool = False
     pretrain_on_predictions: bool = False
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     validation_fraction: float = Field(default=0.15, gt=0.0, lt=0.9)

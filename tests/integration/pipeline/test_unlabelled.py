@@ -122,10 +122,10 @@ def test_training_pretrains_on_non_test_unlabelled_rows_only(fast_db, tmp_path, 
     assert test_blank > 0  # the rule below is exercised
     labelled_keys = data.loc[data["Class"].notna(), "rownames"]
 
-    with_pool = train(source=SOURCE, progress=False)
-    monkeypatch.setenv("PRETRAIN_ON_UNLABELLED", "false")
+    without = train(source=SOURCE, progress=False)  # the default: no pool
+    monkeypatch.setenv("PRETRAIN_ON_UNLABELLED", "true")
     get_settings.cache_clear()
-    without = train(source=SOURCE, progress=False)
+    with_pool = train(source=SOURCE, progress=False)
 
     with session_scope() as session:
         models = {m.model_version: m for m in session.scalars(select(ModelMetadata)).all()}
