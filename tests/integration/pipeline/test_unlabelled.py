@@ -226,3 +226,20 @@ def _store_model_and_predictions(logged: list[tuple[str | None, dict]]) -> None:
                     created_at=now,
                 )
             )
+
+
+def test_the_cli_flag_stores_unlabelled_rows(db_url, tmp_path):
+    from tests.integration.pipeline.test_cli import cli
+
+    path, data = partial_csv(tmp_path, rows=150, blank_share=0.4)
+    cli(db_url, "init-db")
+    args = ["collect", "--source", str(path), "--name", SOURCE, "--target", "Class"]
+    args += ["--positive", "bad", "--id-column", "rownames", "--data-date", "2026-02-01"]
+    out = cli(db_url, *args, "--unlabelled").stdout
+    assert "unlabelled" in out
+    n_blank = int(data["Class"].isna().sum())
+    assert (count(RawData), count(UnlabelledRow), count(QuarantinedRow)) == (
+        150 - n_blank,
+        n_blank,
+        0,
+    )
