@@ -134,11 +134,14 @@ def load_pool(
 
     A snapshot without pool bounds (a run prepared before the pool existed) gets none.
     """
+    max_unlabelled = snapshot.get("pretrain_unlabelled_max_id")
+    max_prediction = snapshot.get("pretrain_predictions_max_id")
+    if max_unlabelled is None and max_prediction is None:  # the default: no pool, no cost
+        return PretrainPool(records_to_frame([], schema), 0, 0)
     fraction = float(snapshot["test_fraction"])
     seen = {_content(f) for f in feature_dicts(labelled)}
     frames: list[pd.DataFrame] = []
     n_unlabelled = n_predictions = 0
-    max_unlabelled = snapshot.get("pretrain_unlabelled_max_id")
     if max_unlabelled is not None:
         rows = load_unlabelled(
             engine, source=source, max_id=int(max_unlabelled), max_raw_id=snapshot["max_raw_id"]
@@ -154,7 +157,6 @@ def load_pool(
                 seen.add(content)
         frames.append(records_to_frame(kept, schema))
         n_unlabelled = len(kept)
-    max_prediction = snapshot.get("pretrain_predictions_max_id")
     if max_prediction is not None:
         barred = set(labelled_keys)
         logged = _logged_applicants(engine, source=source, max_id=int(max_prediction))
