@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # Finite numbers beyond this magnitude are quarantined at ingest: values near 1e308
     # overflow the training statistics (a mean of inf, NaN predictions).
     max_abs_numeric_value: float = Field(default=1e15, gt=0.0, allow_inf_nan=False)
+    # The data_collection DAG's default for its ``unlabelled`` param: rows with an empty label
+    # are applications without an outcome yet (unlabelled_data) rather than quarantined.
+    collect_unlabelled: bool = False
 
     # --- retraining policy ---------------------------------------------------
     f1_score_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
@@ -95,6 +98,12 @@ class Settings(BaseSettings):
     # PLE_BINS training-quantile bins, src.models.numeric_embedding) that the attention sees.
     numeric_embedding: Literal["plain", "ple"] = "plain"
     ple_bins: int = Field(default=16, ge=1, le=256)
+    # Rows without a label that contrastive pretraining sees besides the training split
+    # (src.pipeline.pretrain_pool); fine-tuning, calibration and evaluation never see them.
+    # Off by default: the pool helped on lending_club and hurt on credit_data
+    # (docs/benchmarks.md, "Pretraining on unlabelled applicants").
+    pretrain_on_unlabelled: bool = False
+    pretrain_on_predictions: bool = False
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     validation_fraction: float = Field(default=0.15, gt=0.0, lt=0.9)
     torch_num_threads: int = Field(default=1, ge=1)

@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reading_flags(collect)
     collect.add_argument("--batch-size", type=int, help="take at most N new rows (default: all)")
     collect.add_argument("--data-date", help="date to tag rows with (YYYY-MM-DD, default today)")
+    collect.add_argument(
+        "--unlabelled",
+        action="store_true",
+        help="rows with an empty label are applications without an outcome yet: store them "
+        "for pretraining (loan_data.unlabelled_data) instead of quarantining them",
+    )
 
     train = sub.add_parser("train", help="pretrain, fine-tune, evaluate and register a model")
     train.add_argument("--source", help="source to train on (default: DATA_SOURCE)")

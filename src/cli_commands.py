@@ -48,6 +48,7 @@ def _collect(args: argparse.Namespace) -> None:
         options=SourceOptions.from_mapping(vars(args)),
         batch_size=args.batch_size,
         data_date=dt.date.fromisoformat(args.data_date) if args.data_date else None,
+        unlabelled=args.unlabelled,
     )
     print_counts(f"collect: {summary.source}", summary.as_dict())
     if summary.out_of_range:

@@ -7,7 +7,9 @@ interrupted batch and otherwise adds nothing; no source row is ever stored twice
 summary (inserted, quarantined, ...) is the task's XCom.
 
 Params (overridable in the trigger form or with ``--conf``): ``source`` (default:
-``DATA_SOURCE``) and ``batch_size`` (default: ``INGEST_BATCH_SIZE``).
+``DATA_SOURCE``), ``batch_size`` (default: ``INGEST_BATCH_SIZE``) and ``unlabelled``
+(default: ``COLLECT_UNLABELLED``; true stores rows with an empty label as applications
+without an outcome yet, for pretraining only, instead of quarantining them).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ DESCRIPTION = "Ingest the next batch into loan_data.raw_data and build processed
 PARAMS = {
     "source": source_param(),
     "batch_size": optional_param("integer", "rows per run (default INGEST_BATCH_SIZE)", minimum=1),
+    "unlabelled": optional_param(
+        "boolean", "store rows with an empty label for pretraining (default COLLECT_UNLABELLED)"
+    ),
 }
 
 
@@ -43,6 +48,7 @@ def data_collection() -> None:
             source=params.get("source") or None,
             batch_size=params.get("batch_size") or None,
             data_date=when.date().isoformat(),
+            unlabelled=params.get("unlabelled"),
         )
 
     collect()

@@ -33,6 +33,7 @@ from src.data.source_registry import reconcile, register, resolve_registered
 from src.data.sources import read_source
 from src.data.storage import store_quarantined, store_valid
 from src.data.tables import QuarantinedRow, RawData
+from src.data.unlabelled import store_unlabelled, unlabelled_keys
 from src.data.validation import changed_labels, check_rows, row_keys, with_key_problems
 from src.data.values import label_texts
 from src.exceptions import ConfigurationError, SchemaError
@@ -46,7 +47,8 @@ CHUNK_ROWS = 50_000  # rows per transaction: bounds memory and the work a kill c
 
 @dataclass(frozen=True)
 class IngestSummary:
-    """What one collect did; ``read == already_stored + inserted + quarantined + remaining``.
+    """What one collect did: ``read == already_stored + inserted + quarantined + unlabelled +
+    remaining``.
 
     ``changed_labels`` counts stored rows (part of ``already_stored``) whose label in the
     source now differs: the stored label is kept and the new version quarantined.
@@ -60,6 +62,7 @@ class IngestSummary:
     remaining: int
     processed: int
     changed_labels: int = 0
+    unlabelled: int = 0  # rows stored in unlabelled_data (``collect --unlabelled``)
     out_of_range: dict[str, int] = field(default_factory=dict)  # column -> rows quarantined
 
     def as_dict(self) -> dict[str, Any]:
@@ -73,6 +76,7 @@ def collect(
     batch_size: int | None = None,
     data_date: dt.date | None = None,
     engine: Engine | None = None,
+    unlabelled: bool = False,
 ) -> IngestSummary:
     """Store the next ``batch_size`` unseen rows of a source (all when None), then process them.
 
@@ -81,6 +85,11 @@ def collect(
     overrides.  The source may also be the name of a registered file/bundled/SQL source.
     ``source`` alone is short for ``options=SourceOptions(source=...)``; neither given:
     the ``DATA_SOURCE`` setting.
+
+    ``unlabelled=True`` declares the source partially labelled: a row whose label cell is
+    empty is an application without an outcome yet and goes to ``unlabelled_data`` (used by
+    contrastive pretraining only) instead of quarantine.  Such a row is collected again, into
+    ``raw_data``, once a later read of the source has its label.
     """
     if options is not None and source is not None:
         raise ConfigurationError("pass the source either in options or as source=, not both")
@@ -103,23 +112,54 @@ def collect(
     keys, key_problems = row_keys(frame, schema)
     stored_labels, quarantined_keys = _stored_keys(engine, spec.name)
     seen = stored_labels.keys() | quarantined_keys
-    pending = np.flatnonzero(np.fromiter((k not in seen for k in keys), bool, len(keys)))
+    no_label = np.array([t is None for t in label_texts(frame[schema.target])], dtype=bool)
+    no_label &= unlabelled
+    pool = unlabelled_keys(engine, spec.name) if unlabelled else set()
+    pending = np.flatnonzero(
+        np.fromiter(
+            (
+                k not in seen and not (bare and k in pool)
+                for k, bare in zip(keys, no_label, strict=True)
+            ),
+            bool,
+            len(keys),
+        )
+    )
     batch = pending if batch_size is None else pending[:batch_size]
-    inserted = quarantined = processed = 0
+    inserted = quarantined = processed = stored_unlabelled = 0
     max_abs, out_of_range = get_settings().max_abs_numeric_value, Counter[str]()
     for start in range(0, len(batch), CHUNK_ROWS):
-        rows = batch[start : start + CHUNK_ROWS]
-        chunk = frame.iloc[rows].reset_index(drop=True)
-        checked = check_rows(chunk, schema, labels=schema_dict.get("labels"), max_abs=max_abs)
-        out_of_range.update(checked.out_of_range)
-        reasons = with_key_problems(checked.reasons, rows, key_problems)
-        chunk_keys = [keys[i] for i in rows]
+        chunk_rows = batch[start : start + CHUNK_ROWS]
         with engine.begin() as conn:  # one transaction per chunk: a kill loses one chunk at most
-            ins, proc = store_valid(
-                conn, spec.name, schema, checked, reasons, chunk_keys, data_date
-            )
-            quar = store_quarantined(conn, spec.name, chunk, reasons, chunk_keys, data_date)
-        inserted, quarantined, processed = inserted + ins, quarantined + quar, processed + proc
+            for rows, labelled in (
+                (chunk_rows[~no_label[chunk_rows]], True),
+                (chunk_rows[no_label[chunk_rows]], False),
+            ):
+                if not len(rows):
+                    continue
+                chunk = frame.iloc[rows].reset_index(drop=True)
+                checked = check_rows(
+                    chunk,
+                    schema,
+                    labels=schema_dict.get("labels"),
+                    max_abs=max_abs,
+                    require_label=labelled,
+                )
+                out_of_range.update(checked.out_of_range)
+                reasons = with_key_problems(checked.reasons, rows, key_problems)
+                chunk_keys = [keys[i] for i in rows]
+                if labelled:
+                    ins, proc = store_valid(
+                        conn, spec.name, schema, checked, reasons, chunk_keys, data_date
+                    )
+                    inserted, processed = inserted + ins, processed + proc
+                else:
+                    stored_unlabelled += store_unlabelled(
+                        conn, spec.name, schema, checked, reasons, chunk_keys, data_date
+                    )
+                quarantined += store_quarantined(
+                    conn, spec.name, chunk, reasons, chunk_keys, data_date
+                )
     processed += build_processed(source=spec.name, engine=engine)
     changed = changed_labels(label_texts(frame[schema.target]), keys, stored_labels, schema.target)
     if changed.rows:
@@ -143,10 +183,16 @@ def collect(
         read=len(frame),
         inserted=inserted,
         quarantined=quarantined,
-        already_stored=len(frame) - len(pending) + len(batch) - inserted - quarantined,
+        already_stored=len(frame)
+        - len(pending)
+        + len(batch)
+        - inserted
+        - quarantined
+        - stored_unlabelled,
         remaining=len(pending) - len(batch),
         processed=processed,
         changed_labels=len(changed.rows),
+        unlabelled=stored_unlabelled,
         out_of_range=dict(out_of_range),
     )
     logger.info("collect %s (data_date %s): %s", spec.name, data_date, summary.as_dict())

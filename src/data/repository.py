@@ -150,6 +150,8 @@ def register_model(
         training_config=run.config,
         feature_schema=feature_schema,
         data_snapshot=run.data_snapshot,
+        pretrain_unlabelled_rows=int(run.data_snapshot.get("n_pretrain_unlabelled", 0))
+        + int(run.data_snapshot.get("n_pretrain_predictions", 0)),
         threshold=threshold,
         status="candidate",
         is_active=False,

@@ -190,6 +190,12 @@ class ModelMetadata(Base):
     # The logistic-regression benchmark's test metrics (src.models.baselines), same rows and
     # metric names as the columns above; NULL for models registered before 0006.
     benchmark_metrics: Mapped[dict[str, Any] | None]
+    # Rows without a label the model was pretrained on (unlabelled_data plus, with
+    # PRETRAIN_ON_PREDICTIONS, logged applicants); the split is in ``data_snapshot``. 0 for
+    # models registered before migration 0008 and for models trained on labelled rows only.
+    pretrain_unlabelled_rows: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0")
+    )
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     artifact_size: Mapped[int] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
@@ -355,6 +361,7 @@ from src.data.monitoring_tables import (  # noqa: E402
     OutcomeQuarantine,
 )
 from src.data.shadow_tables import ShadowModel  # noqa: E402
+from src.data.unlabelled_tables import UnlabelledRow  # noqa: E402
 
 __all__ = [
     "BATCH_RUN_STATUSES",
@@ -381,5 +388,6 @@ __all__ = [
     "RawData",
     "ShadowModel",
     "TrainingRun",
+    "UnlabelledRow",
     "utcnow",
 ]

@@ -48,11 +48,14 @@ def check_rows(
     *,
     labels: Sequence[str] | None,
     max_abs: float = float("inf"),
+    require_label: bool = True,
 ) -> CheckedRows:
     """Validate rows: a known target label; numbers numeric, finite and within ``max_abs``.
 
     ``labels`` are the two target values seen when the schema was inferred (None: any).
     ``max_abs`` bounds magnitudes: a finite 1e308 still overflows training statistics.
+    ``require_label=False`` checks the features only: unlabelled applications
+    (``collect --unlabelled``) must be as clean as labelled rows, but have no label to check.
     """
     reasons: dict[int, list[str]] = {}
 
@@ -67,17 +70,18 @@ def check_rows(
     target, known = schema.target, set(labels or ())
     expected = sorted(known)
     label_text = label_texts(frame[target])
-    flag(
+    flag_label = flag if require_label else lambda *_: None
+    flag_label(
         np.array([t is None for t in label_text], dtype=bool),
         label_text,
         lambda _: f"missing target value in column {target!r}",
     )
-    flag(
+    flag_label(
         np.array([t is not None and bool(known) and t not in known for t in label_text]),
         label_text,
         lambda v: f"unknown target value {v} in column {target!r} (expected one of {expected})",
     )
-    flag(
+    flag_label(
         np.array([t is not None and "\x00" in t for t in label_text], dtype=bool),
         label_text,
         lambda _: f"NUL character in target column {target!r}",

@@ -18,18 +18,18 @@ from config.settings import get_settings
 from src.data.database import session_scope
 from src.data.ingest import collect
 from src.data.source_options import SourceOptions
-from src.data.tables import QuarantinedRow, RawData
+from src.data.tables import QuarantinedRow, RawData, UnlabelledRow
 
 logger = logging.getLogger(__name__)
 
 
 def rows_for_date(*, source: str, data_date: dt.date) -> int:
-    """Rows of ``source`` already stored (or quarantined) under ``data_date``."""
+    """Rows of ``source`` already stored (labelled or not) or quarantined under ``data_date``."""
     rows = union_all(
-        select(RawData.id).where(RawData.source == source, RawData.data_date == data_date),
-        select(QuarantinedRow.id).where(
-            QuarantinedRow.source == source, QuarantinedRow.data_date == data_date
-        ),
+        *(
+            select(table.id).where(table.source == source, table.data_date == data_date)
+            for table in (RawData, QuarantinedRow, UnlabelledRow)
+        )
     ).subquery()
     with session_scope() as session:
         return int(session.scalar(select(func.count()).select_from(rows)) or 0)
@@ -40,9 +40,15 @@ def run_collection(
     source: str | None = None,
     batch_size: int | None = None,
     data_date: str | None = None,
+    unlabelled: bool | None = None,
 ) -> dict[str, Any]:
-    """Ingest the batch of ``data_date`` (ISO date; default today) and build processed_data."""
+    """Ingest the batch of ``data_date`` (ISO date; default today) and build processed_data.
+
+    ``unlabelled`` (None: ``COLLECT_UNLABELLED``) stores rows with an empty label as
+    unlabelled applications (``collect(unlabelled=True)``); they count towards the batch.
+    """
     settings = get_settings()
+    unlabelled = settings.collect_unlabelled if unlabelled is None else unlabelled
     source = source or settings.data_source
     batch_size = batch_size or settings.ingest_batch_size
     date = dt.date.fromisoformat(data_date[:10]) if data_date else dt.datetime.now(dt.UTC).date()
@@ -58,5 +64,7 @@ def run_collection(
             "already_for_date": already,
         }
     options = SourceOptions(source=source)  # the DAG's one option; the schema is stored
-    summary = collect(options=options, batch_size=quota, data_date=date).as_dict()
+    summary = collect(
+        options=options, batch_size=quota, data_date=date, unlabelled=unlabelled
+    ).as_dict()
     return summary | {"data_date": date.isoformat(), "already_for_date": already}

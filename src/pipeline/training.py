@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -30,6 +31,7 @@ from src.models.training import predict_proba
 from src.models.training_config import TrainingConfig
 from src.pipeline.drift_profiles import profile_for_run
 from src.pipeline.model_lines import resolve_line
+from src.pipeline.pretrain_pool import pool_for_run, pool_snapshot
 from src.pipeline.splits import Splits
 from src.pipeline.training_runs import (
     BENCHMARK_PREFIX,
@@ -84,6 +86,7 @@ def prepare_training(*, source: str | None = None) -> int:
         "validation_fraction": settings.validation_fraction,
     }
     snapshot |= splits_for(frame, source=source, snapshot=snapshot, seed=config.seed).sizes()
+    snapshot |= pool_snapshot(source, frame=frame, snapshot=snapshot, settings=settings)
     with session_scope() as session:
         run = TrainingRun(
             source=source, stage="prepared", config=config.to_dict(), data_snapshot=snapshot
@@ -96,13 +99,20 @@ def prepare_training(*, source: str | None = None) -> int:
 
 
 def pretrain_stage(*, run_id: int, progress: bool = True) -> int:
-    """Fit preprocessing on the training split and run NT-Xent contrastive pretraining."""
+    """Fit preprocessing on the training split plus the pretraining pool; run NT-Xent.
+
+    The pool (``src.pipeline.pretrain_pool``: unlabelled applications, optionally logged
+    applicants, never test-split rows) joins the training split here and only here: the
+    later stages read the labelled splits alone.
+    """
 
     def work(run: TrainingRun, splits: Splits, config: TrainingConfig) -> StageOutput:
         train = splits.train
-        bundle = pretrain_bundle(
-            train.features, schema=train.schema, config=config, progress=progress
+        pool = pool_for_run(
+            run_id=run.id, source=run.source, splits=splits, snapshot=run.data_snapshot
         )
+        features = pd.concat([train.features, pool], ignore_index=True)
+        bundle = pretrain_bundle(features, schema=train.schema, config=config, progress=progress)
         return StageOutput(bundle=bundle)
 
     return run_stage(run_id, needs="prepared", produces="pretrained", work=work)

@@ -80,7 +80,7 @@ def test_schedules_and_run_limits(parsed: dict[str, Any]) -> None:
     for dag in dags.values():
         assert dag["catchup"] is False
         assert dag["max_active_runs"] == 1
-    assert dags["data_collection"]["params"] == ["batch_size", "source"]
+    assert dags["data_collection"]["params"] == ["batch_size", "source", "unlabelled"]
     assert dags["model_training"]["params"] == ["source"]
     assert dags["model_validation_deployment"]["params"] == [
         "drift_act_features_threshold",

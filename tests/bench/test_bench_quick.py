@@ -98,3 +98,29 @@ def test_batch_scoring_quick(tmp_path: Path) -> None:
     out = run_quick("batch_scoring.py", tmp_path)
     assert "rows/s" in out and "20,000" in out
     assert re.search(r"\|\s*2\s*\|\s*2\s*\|.*x\s*\|", out), out  # 2 workers, 2 ranges
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_unlabelled_pool_quick(tmp_path: Path) -> None:
+    # Hand-maintained figures (docs/benchmarks.md, "what we tried"): JSON only, no section.
+    import json
+
+    out = tmp_path / "pool.json"
+    result = subprocess.run(
+        [sys.executable, "bench/unlabelled_pool.py", "--quick", "--json", str(out)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "TORCH_NUM_THREADS": "1", "LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    pooled, plain = figures["with_pool"], figures["without_pool"]
+    assert pooled["pretrain_unlabelled_rows"] == figures["collected"]["unlabelled"] > 0
+    assert plain["pretrain_unlabelled_rows"] == 0
+    for key in ("n_train", "n_valid", "n_test", "n_test_positive"):  # same labelled rows
+        assert pooled[key] == plain[key]
+    assert 0.0 <= pooled["roc_auc"] <= 1.0 and 0.0 <= plain["roc_auc"] <= 1.0

@@ -82,7 +82,7 @@ def _insert_0001_rows(engine: Engine) -> None:
 
 def test_upgrade_moves_artifacts_and_keys_predictions(old_engine: Engine) -> None:
     _insert_0001_rows(old_engine)
-    assert init_db(old_engine) == "0007"
+    assert init_db(old_engine) == "0008"
     with old_engine.connect() as conn:
         artifacts = conn.execute(select(ModelArtifact).order_by(ModelArtifact.model_version)).all()
         assert [(a.model_version, bytes(a.artifact), a.size) for a in artifacts] == [
@@ -198,3 +198,17 @@ def test_benchmark_upgrade_leaves_old_models_without_a_benchmark(old_engine: Eng
             select(ModelMetadata.model_version, ModelMetadata.benchmark_metrics)
         ).all()
     assert sorted(tuple(m) for m in models) == [("v0001", None), ("v0002", None)]
+
+
+def test_unlabelled_upgrade_counts_no_pool_for_old_models(old_engine: Engine) -> None:
+    """0008 only adds: old models pretrained on no unlabelled rows (0), artifacts kept."""
+    _insert_0001_rows(old_engine)
+    init_db(old_engine)
+    with old_engine.connect() as conn:
+        models = conn.execute(
+            select(ModelMetadata.model_version, ModelMetadata.pretrain_unlabelled_rows)
+        ).all()
+        artifacts = conn.execute(select(ModelArtifact.model_version)).all()
+    assert sorted(tuple(m) for m in models) == [("v0001", 0), ("v0002", 0)]
+    assert len(artifacts) == 2
+    assert inspect(old_engine).has_table("unlabelled_data", _schema(old_engine))
