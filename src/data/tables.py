@@ -355,6 +355,7 @@ from src.data.monitoring_tables import (  # noqa: E402
     OutcomeQuarantine,
 )
 from src.data.shadow_tables import ShadowModel  # noqa: E402
+from src.data.tuning_tables import TunedConfig  # noqa: E402
 
 __all__ = [
     "BATCH_RUN_STATUSES",
@@ -381,5 +382,6 @@ __all__ = [
     "RawData",
     "ShadowModel",
     "TrainingRun",
+    "TunedConfig",
     "utcnow",
 ]

@@ -31,6 +31,7 @@ from src.models.training_config import TrainingConfig
 from src.pipeline.drift_profiles import profile_for_run
 from src.pipeline.model_lines import resolve_line
 from src.pipeline.splits import Splits
+from src.pipeline.training_presets import resolve_training_config
 from src.pipeline.training_runs import (
     BENCHMARK_PREFIX,
     StageOutput,
@@ -66,13 +67,18 @@ class TrainResult:
 
 
 def prepare_training(*, source: str | None = None) -> int:
-    """Freeze the data snapshot and config for a new run; returns the run id."""
+    """Freeze the data snapshot and config for a new run; returns the run id.
+
+    The config follows ``TRAINING_PRESET`` (``src.pipeline.training_presets``): the source's
+    tuned configuration when one is stored, unless the environment sets a hyperparameter.
+    """
     settings = get_settings()
     source = resolve_line(source)
     frame = load_frame(source=source)
     if len(frame.labels) == 0:
         raise NoDataError(f"no processed rows for source {source!r}; run `loan-default collect`")
-    config = TrainingConfig.from_settings(settings)
+    resolved = resolve_training_config(settings, source=source)
+    config = resolved.config
     snapshot = {
         "row_count": len(frame.labels),
         "positive_count": int(frame.labels.sum()),
@@ -85,7 +91,7 @@ def prepare_training(*, source: str | None = None) -> int:
     snapshot |= splits_for(frame, source=source, snapshot=snapshot, seed=config.seed).sizes()
     with session_scope() as session:
         run = TrainingRun(
-            source=source, stage="prepared", config=config.to_dict(), data_snapshot=snapshot
+            source=source, stage="prepared", config=resolved.recorded(), data_snapshot=snapshot
         )
         session.add(run)
         session.flush()
