@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=256, ge=2)
     weight_decay: float = Field(default=0.05, ge=0.0)
 
+    # Where a train run's hyperparameters come from (src.pipeline.training_presets): auto =
+    # the source's newest `loan-default tune` result if any, else these defaults; tuned = that
+    # result (an error without one); defaults = these settings; reference = the reference
+    # design's values.  A hyperparameter set explicitly in the environment wins over any preset.
+    training_preset: Literal["auto", "tuned", "defaults", "reference"] = "auto"
+
     # --- training schedule ---------------------------------------------------
     pretrain_epochs: int = Field(default=10, ge=0)
     finetune_epochs: int = Field(default=40, ge=1)

@@ -24,6 +24,7 @@ from src.cli_monitoring import add_parsers as add_monitoring_parsers
 from src.cli_output import csv_list
 from src.cli_report import REPORT_COMMANDS, add_report_parser
 from src.cli_shadow import SHADOW_COMMANDS, add_shadow_parsers
+from src.cli_tune import TUNE_COMMANDS, add_tune_parser
 from src.exceptions import LoanDefaultError
 from src.utils.logging import configure_logging, redact
 
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
     add_score_parser(sub)
     add_benchmark_parser(sub)
+    add_tune_parser(sub)
 
     serve = sub.add_parser("serve", help="run the FastAPI service with uvicorn")
     serve.add_argument("--host", default=None)
@@ -153,9 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configure_logging(args.log_level or get_settings().log_level)
         return int(
-            (COMMANDS | REPORT_COMMANDS | SCORE_COMMANDS | BENCHMARK_COMMANDS | SHADOW_COMMANDS)[
-                args.command
-            ](args)
+            (
+                COMMANDS
+                | REPORT_COMMANDS
+                | SCORE_COMMANDS
+                | BENCHMARK_COMMANDS
+                | SHADOW_COMMANDS
+                | TUNE_COMMANDS
+            )[args.command](args)
             or 0
         )
     except ValidationError as exc:  # an invalid setting (env or .env), named by its variable

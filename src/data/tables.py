@@ -361,6 +361,7 @@ from src.data.monitoring_tables import (  # noqa: E402
     OutcomeQuarantine,
 )
 from src.data.shadow_tables import ShadowModel  # noqa: E402
+from src.data.tuning_tables import TunedConfig  # noqa: E402
 from src.data.unlabelled_tables import UnlabelledRow  # noqa: E402
 
 __all__ = [
@@ -388,6 +389,7 @@ __all__ = [
     "RawData",
     "ShadowModel",
     "TrainingRun",
+    "TunedConfig",
     "UnlabelledRow",
     "utcnow",
 ]

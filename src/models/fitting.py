@@ -14,6 +14,7 @@ count).  Seeding is one rule: ``build_model``, ``pretrain`` and ``finetune`` eac
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -81,7 +82,12 @@ def pretrain_bundle(
 
 
 def finetune_bundle(
-    bundle: ModelBundle, *, train: LabelledRows, valid: LabelledRows, progress: bool
+    bundle: ModelBundle,
+    *,
+    train: LabelledRows,
+    valid: LabelledRows,
+    progress: bool,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> ModelBundle:
     """Fine-tune ``bundle.model`` in place, calibrate on ``valid``, pick the threshold there.
 
@@ -91,12 +97,15 @@ def finetune_bundle(
 
     Uses ``bundle.config``: the config a model was built with is the one it is trained with.
     Early stopping and the threshold see only ``valid``; the caller keeps the test rows apart.
+    ``on_epoch`` goes to :func:`src.models.training.finetune` (the search's pruning hook).
     """
     bundle.model.requires_grad_(True)  # a loaded bundle is frozen and inference-ready
     pre = bundle.preprocessor
     train_t = (*pre.transform(train.features), _label_tensor(train.labels))
     valid_t = (*pre.transform(valid.features), _label_tensor(valid.labels))
-    result = finetune(bundle.model, train_t, valid_t, config=bundle.config, progress=progress)
+    result = finetune(
+        bundle.model, train_t, valid_t, config=bundle.config, progress=progress, on_epoch=on_epoch
+    )
     raw_valid = predict_proba(bundle.model, valid_t[0], valid_t[1])
     calibrator = fit_calibrator(
         valid.labels, raw_valid, method=bundle.config.calibration_method, seed=bundle.config.seed

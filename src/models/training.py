@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,8 +174,13 @@ def finetune(
     *,
     config: TrainingConfig,
     progress: bool = True,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> FinetuneResult:
     """Supervised training with early stopping; ``train``/``valid`` are (x_cat, x_num, y).
+
+    ``on_epoch(epoch, valid_roc_auc)`` is called after every epoch (1-based): the
+    hyperparameter search reports to its pruner there and stops a hopeless trial by raising,
+    without this module knowing about the search library.
 
     Seeds itself from ``config.seed`` (like ``build_model`` and ``pretrain``), so fine-tuning a
     stored pretrained model in a fresh process gives the same weights as one process doing all.
@@ -229,6 +235,8 @@ def finetune(
         )
         bar.set_postfix(loss=f"{total / len(y):.4f}", auc=f"{valid_auc:.4f}")
         logger.debug("finetune epoch %d: %s", epoch + 1, history[-1])
+        if on_epoch is not None:
+            on_epoch(epoch + 1, valid_auc)
         if score > best_score + 1e-6:
             best_score, best_epoch = score, epoch + 1
             best_state = copy.deepcopy(model.state_dict())

@@ -70,6 +70,43 @@ def make_splits(
 ) -> Splits:
     """Split ``frame``; raises ``NoDataError`` when a split would be too small to be useful."""
     in_test = test_mask(frame, source=source, test_fraction=test_fraction)
+    train, valid = _train_valid(
+        frame, in_test, source=source, validation_fraction=validation_fraction, seed=seed
+    )
+    test = frame.subset(in_test)
+    _check_split(source, "test", test)
+    return Splits(train=train, valid=valid, test=test)
+
+
+def tuning_splits(
+    frame: LabelledFrame,
+    *,
+    source: str,
+    test_fraction: float,
+    validation_fraction: float,
+    seed: int,
+) -> tuple[LabelledFrame, LabelledFrame]:
+    """The training and validation splits of :func:`make_splits`, and never the test rows.
+
+    For the hyperparameter search (``src.pipeline.tuning``): it chooses on validation ROC-AUC,
+    so the test rows, which judge the model trained with what it chooses, are dropped here,
+    before any search code could see them.  Same rows as ``make_splits`` for the same
+    arguments, so a tuned model is trained on exactly the rows the search trained on.
+    """
+    in_test = test_mask(frame, source=source, test_fraction=test_fraction)
+    return _train_valid(
+        frame, in_test, source=source, validation_fraction=validation_fraction, seed=seed
+    )
+
+
+def _train_valid(
+    frame: LabelledFrame,
+    in_test: np.ndarray,
+    *,
+    source: str,
+    validation_fraction: float,
+    seed: int,
+) -> tuple[LabelledFrame, LabelledFrame]:
     rest_idx = np.flatnonzero(~in_test)
     rest_labels = frame.labels[rest_idx]
     stratify = rest_labels if np.bincount(rest_labels, minlength=2).min() >= 2 else None
@@ -81,23 +118,20 @@ def make_splits(
     train_idx, valid_idx = train_test_split(
         rest_idx, test_size=validation_fraction, random_state=seed, stratify=stratify
     )
-    splits = Splits(
-        train=frame.subset(_mask(len(frame.labels), np.sort(train_idx))),
-        valid=frame.subset(_mask(len(frame.labels), np.sort(valid_idx))),
-        test=frame.subset(in_test),
-    )
-    for name, part in (
-        ("train", splits.train),
-        ("validation", splits.valid),
-        ("test", splits.test),
-    ):
-        positives = int(part.labels.sum())
-        if len(part.labels) < MIN_ROWS_PER_SPLIT or positives == 0 or positives == len(part.labels):
-            raise NoDataError(
-                f"the {name} split of {source!r} has {len(part.labels)} rows with {positives} "
-                "positive; both classes are needed in every split (collect more data first)"
-            )
-    return splits
+    train = frame.subset(_mask(len(frame.labels), np.sort(train_idx)))
+    valid = frame.subset(_mask(len(frame.labels), np.sort(valid_idx)))
+    _check_split(source, "train", train)
+    _check_split(source, "validation", valid)
+    return train, valid
+
+
+def _check_split(source: str, name: str, part: LabelledFrame) -> None:
+    positives = int(part.labels.sum())
+    if len(part.labels) < MIN_ROWS_PER_SPLIT or positives == 0 or positives == len(part.labels):
+        raise NoDataError(
+            f"the {name} split of {source!r} has {len(part.labels)} rows with {positives} "
+            "positive; both classes are needed in every split (collect more data first)"
+        )
 
 
 def _mask(n: int, idx: np.ndarray) -> np.ndarray:

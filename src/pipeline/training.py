@@ -33,6 +33,7 @@ from src.pipeline.drift_profiles import profile_for_run
 from src.pipeline.model_lines import resolve_line
 from src.pipeline.pretrain_pool import pool_for_run, pool_snapshot
 from src.pipeline.splits import Splits
+from src.pipeline.training_presets import resolve_training_config
 from src.pipeline.training_runs import (
     BENCHMARK_PREFIX,
     StageOutput,
@@ -69,13 +70,18 @@ class TrainResult:
 
 
 def prepare_training(*, source: str | None = None) -> int:
-    """Freeze the data snapshot and config for a new run; returns the run id."""
+    """Freeze the data snapshot and config for a new run; returns the run id.
+
+    The config follows ``TRAINING_PRESET`` (``src.pipeline.training_presets``): the source's
+    tuned configuration when one is stored, unless the environment sets a hyperparameter.
+    """
     settings = get_settings()
     source = resolve_line(source)
     frame = load_frame(source=source)
     if len(frame.labels) == 0:
         raise NoDataError(f"no processed rows for source {source!r}; run `loan-default collect`")
-    config = TrainingConfig.from_settings(settings)
+    resolved = resolve_training_config(settings, source=source)
+    config = resolved.config
     snapshot = {
         "row_count": len(frame.labels),
         "positive_count": int(frame.labels.sum()),
@@ -89,7 +95,7 @@ def prepare_training(*, source: str | None = None) -> int:
     snapshot |= pool_snapshot(source, frame=frame, snapshot=snapshot, settings=settings)
     with session_scope() as session:
         run = TrainingRun(
-            source=source, stage="prepared", config=config.to_dict(), data_snapshot=snapshot
+            source=source, stage="prepared", config=resolved.recorded(), data_snapshot=snapshot
         )
         session.add(run)
         session.flush()

@@ -167,3 +167,44 @@ def test_pretrain_logs_each_epoch_next_to_chance(data: dict, caplog) -> None:
     chance = (9 * 64 * np.log(127) + 24 * np.log(47)) / 600
     assert len(lines) == 2
     assert lines[1].startswith(f"pretrain epoch 2/2: NT-Xent {losses[1]:.4f}, chance {chance:.4f}")
+
+
+def test_on_epoch_sees_every_validation_auc_and_can_stop_training(data: dict) -> None:
+    """The search's pruning hook: called once per epoch with that epoch's validation ROC-AUC,
+    and an exception raised there (optuna.TrialPruned) ends fine-tuning at once."""
+    pre = data["pre"]
+    x_cat, x_num = pre.transform(data["train"])
+    v_cat, v_num = pre.transform(data["valid"])
+    train_t = (x_cat, x_num, torch.from_numpy(data["y_train"]))
+    valid_t = (v_cat, v_num, torch.from_numpy(data["y_valid"]))
+    seen: list[tuple[int, float]] = []
+    result = finetune(
+        build_model(pre, TINY_CONFIG),
+        train_t,
+        valid_t,
+        config=TINY_CONFIG,
+        progress=False,
+        on_epoch=lambda epoch, auc: seen.append((epoch, auc)),
+    )
+    assert seen == [(h["epoch"], h["valid_roc_auc"]) for h in result.history]
+
+    class Stop(Exception):
+        pass
+
+    calls: list[int] = []
+
+    def stop_at_two(epoch: int, auc: float) -> None:
+        calls.append(epoch)
+        if epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        finetune(
+            build_model(pre, TINY_CONFIG),
+            train_t,
+            valid_t,
+            config=TINY_CONFIG,
+            progress=False,
+            on_epoch=stop_at_two,
+        )
+    assert calls == [1, 2]
