@@ -354,6 +354,7 @@ from src.data.monitoring_tables import (  # noqa: E402
     Outcome,
     OutcomeQuarantine,
 )
+from src.data.rollup_tables import DriftRollupBucket, DriftRollupCount  # noqa: E402
 from src.data.shadow_tables import ShadowModel  # noqa: E402
 
 __all__ = [
@@ -368,6 +369,8 @@ __all__ = [
     "BatchScore",
     "DataSource",
     "DriftMetric",
+    "DriftRollupBucket",
+    "DriftRollupCount",
     "ModelArtifact",
     "ModelEvent",
     "ModelMetadata",

@@ -1,0 +1,227 @@
+"""Write-time rollup of logged answers' drift bin counts, and its exact use at read time.
+
+Writing (``add_to_rollup``, PostgreSQL only): the prediction logger passes the answers a
+flush inserted, with their ids; they are binned in Python with the model's reference profile
+(``drift_counts``, the same bins as the SQL path, bin for bin) and added per model version
+and hour to ``drift_rollup_buckets`` / ``drift_rollup_counts`` in the same transaction.
+A version without a profile yet is skipped: its hours are simply counted from the rows.
+
+Reading (``rolled_up_counts``): an hour inside the window is taken from the rollup only when
+its fingerprint (rows and sum of ids, binned with today's profile) equals that of the hour's
+logged answers, checked in the same statement (one snapshot).  Everything else (the window's
+partial first and last hours, hours logged by a writer that does not roll up, such as COPY or
+an old replica, hours with deleted rows) is left to the caller to count from the rows, as the
+``rest`` intervals.  So the rollup changes how long drift takes, never what it finds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+from sqlalchemy import Connection, Table, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from src.data.drift_counts import count_numbers, count_values, empty_counts
+from src.data.monitoring_tables import SCORE, ModelProfile
+from src.data.rollup_tables import DriftRollupBucket, DriftRollupCount
+from src.data.tables import CHAMPION
+
+HOUR = dt.timedelta(hours=1)
+Entries = Mapping[str, Mapping[str, Any]]
+
+
+def profile_entries(profile: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Every index of a profile by name: its features, then the score."""
+    return dict(profile["features"]) | {SCORE: profile["score"]}
+
+
+def profile_digest(entries: Entries) -> str:
+    """sha256 of the bins (canonical JSON): counts binned otherwise must never be mixed in."""
+    canonical = json.dumps(entries, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def bucket_of(moment: dt.datetime) -> dt.datetime:
+    """The UTC hour ``moment`` falls in (``date_trunc('hour', created_at, 'UTC')``)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return aware.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+# --------------------------------------------------------------------------- writing
+def add_to_rollup(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Add inserted answers (``id``, ``model_version``, ``features``, ``probability``,
+    ``created_at``, ``role``) to the rollup; returns how many rows were rolled up."""
+    by_version: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row.get("role", CHAMPION) == CHAMPION:
+            by_version[str(row["model_version"])].append(row)
+    if not by_version:
+        return 0
+    stmt = select(ModelProfile.model_version, ModelProfile.profile).where(
+        ModelProfile.model_version.in_(sorted(by_version))
+    )
+    profiles = {version: profile for version, profile in conn.execute(stmt)}
+    done = 0
+    for version in sorted(by_version):  # one order in every writer: no upsert deadlocks
+        if version in profiles:
+            _add_version(conn, version, profile_entries(profiles[version]), by_version[version])
+            done += len(by_version[version])
+    return done
+
+
+def _add_version(
+    conn: Connection, version: str, entries: Entries, rows: list[Mapping[str, Any]]
+) -> None:
+    digest = profile_digest(entries)
+    hours: dict[dt.datetime, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        hours[bucket_of(row["created_at"])].append(row)
+    buckets: list[dict[str, Any]] = []
+    counts: list[dict[str, Any]] = []
+    for hour in sorted(hours):
+        part = hours[hour]
+        key = {"model_version": version, "bucket_start": hour, "profile_sha256": digest}
+        ids = sum(int(r["id"]) for r in part)
+        buckets.append(key | {"n_rows": len(part), "id_sum": ids})
+        for name in sorted(entries):
+            vector = _bin_counts(name, entries[name], part)
+            counts.extend(
+                key | {"feature": name, "slot": int(slot), "rows": int(vector[slot])}
+                for slot in np.flatnonzero(vector)
+            )
+    _upsert(conn, cast(Table, DriftRollupBucket.__table__), buckets, ("n_rows", "id_sum"))
+    _upsert(conn, cast(Table, DriftRollupCount.__table__), counts, ("rows",))
+
+
+def _bin_counts(name: str, entry: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> np.ndarray:
+    """The bins the SQL path gives these rows (``drift_queries._sql_counts``), exactly."""
+    if name == SCORE:  # float8 against float8 edges, in SQL too
+        scores = np.fromiter((float(r["probability"]) for r in rows), dtype=np.float64)
+        return count_numbers(entry, scores)
+    if entry["kind"] == "numerical":
+        entry = {**entry, "edges": sql_numeric_edges(entry["edges"])}
+    return count_values(entry, (_features(r).get(name) for r in rows))
+
+
+def sql_numeric_edges(edges: Sequence[float]) -> list[float]:
+    """Edges as ``CAST(:edges AS numeric[])`` sees them: float8 to numeric keeps 15 digits.
+
+    A JSON number's numeric is the exact decimal of its shortest repr, and that mapping keeps
+    the order of floats; a decimal of at most 15 digits is that of the float nearest to it.
+    So comparing the float with the float of the 15-digit edge gives SQL's answer: with an
+    edge of 12.120000000000001, SQL puts 12.12 in the bin above it, and so does this.
+    """
+    return [float(f"{edge:.15g}") for edge in edges]
+
+
+def _features(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    value = row.get("features")
+    return value if isinstance(value, dict) else {}
+
+
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], add: Sequence[str]) -> None:
+    if not rows:
+        return
+    stmt = pg_insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={c: table.c[c] + stmt.excluded[c] for c in add}
+    )
+    conn.execute(stmt, rows)
+
+
+# --------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class RolledUp:
+    """Counts of the verified hours; ``rest``: the intervals left to count from the rows."""
+
+    n: int
+    counts: dict[str, np.ndarray]
+    rest: list[tuple[dt.datetime, dt.datetime]]
+
+
+_VERIFIED = """
+WITH actual AS (
+    SELECT date_trunc('hour', created_at, 'UTC') AS hour, count(*) AS n, sum(id) AS ids
+    FROM loan_data.predictions
+    WHERE model_version = :version AND role = :role AND created_at >= :first
+      AND created_at < :last
+    GROUP BY 1
+), verified AS (
+    SELECT b.bucket_start, b.n_rows FROM loan_data.drift_rollup_buckets AS b
+    JOIN actual AS a ON a.hour = b.bucket_start AND a.n = b.n_rows AND a.ids = b.id_sum
+    WHERE b.model_version = :version AND b.profile_sha256 = :digest
+)
+SELECT NULL AS feature, NULL AS slot, n_rows AS rows, bucket_start FROM verified
+UNION ALL
+SELECT c.feature, c.slot, sum(c.rows), NULL FROM loan_data.drift_rollup_counts AS c
+JOIN verified AS v ON v.bucket_start = c.bucket_start
+WHERE c.model_version = :version AND c.profile_sha256 = :digest
+GROUP BY c.feature, c.slot
+"""
+
+
+def rolled_up_counts(
+    session: Session,
+    *,
+    entries: Entries,
+    model_version: str,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+) -> RolledUp:
+    """The rollup's counts of the window's verified hours, and what remains to be counted."""
+    first = bucket_of(window_start)
+    first = first if first == window_start else first + HOUR
+    last = bucket_of(window_end)
+    counts = {name: empty_counts(entry) for name, entry in entries.items()}
+    if first >= last:  # no whole hour inside the window
+        return RolledUp(0, counts, [(window_start, window_end)])
+    params = {
+        "version": model_version,
+        "role": CHAMPION,
+        "first": first,
+        "last": last,
+        "digest": profile_digest(entries),
+    }
+    hours: list[dt.datetime] = []
+    n = 0
+    for feature, slot, rows, hour in session.execute(text(_VERIFIED), params):
+        if feature is None:
+            hours.append(bucket_of(hour))
+            n += int(rows)
+        elif feature in counts and 0 <= int(slot) < counts[feature].size:
+            counts[feature][int(slot)] += int(rows)
+    return RolledUp(n, counts, _gaps(window_start, window_end, hours))
+
+
+def _gaps(
+    start: dt.datetime, end: dt.datetime, hours: list[dt.datetime]
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """``[start, end)`` less the given hours, as few intervals as possible."""
+    rest, cursor = [], start
+    for hour in sorted(hours):
+        if hour > cursor:
+            rest.append((cursor, hour))
+        cursor = max(cursor, hour + HOUR)
+    if cursor < end:
+        rest.append((cursor, end))
+    return rest
+
+
+def rest_filter(
+    where: str, rest: list[tuple[dt.datetime, dt.datetime]], params: dict[str, Any]
+) -> str:
+    """``where`` narrowed to the intervals the rollup did not cover (none: no row)."""
+    spans = []
+    for i, (low, high) in enumerate(rest):
+        params[f"rest_low{i}"], params[f"rest_high{i}"] = low, high
+        spans.append(f"(created_at >= :rest_low{i} AND created_at < :rest_high{i})")
+    return f"{where} AND ({' OR '.join(spans) or 'false'})"

@@ -1,0 +1,59 @@
+"""Drift rollup: per model version and hour, the bin counts of the logged answers.
+
+``drift_rollup_buckets`` holds each hour's fingerprint (row count, sum of ``predictions.id``)
+and ``drift_rollup_counts`` its counts per index and slot; the prediction logger adds to both
+in the transaction that writes the predictions (``src.data.drift_rollup``).  Empty after the
+upgrade: hours logged before it fail the fingerprint check and are counted from their rows,
+exactly as before, so no backfill is needed.
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+SCHEMA = "loan_data"
+
+
+def _schema() -> str | None:
+    return SCHEMA if op.get_bind().dialect.name == "postgresql" else None
+
+
+def upgrade() -> None:
+    schema = _schema()
+    op.create_table(
+        "drift_rollup_buckets",
+        sa.Column("model_version", sa.String(length=64), nullable=False),
+        sa.Column("bucket_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("profile_sha256", sa.String(length=64), nullable=False),
+        sa.Column("n_rows", sa.BigInteger(), nullable=False),
+        sa.Column("id_sum", sa.Numeric(40, 0), nullable=False),
+        sa.PrimaryKeyConstraint("model_version", "bucket_start", "profile_sha256"),
+        schema=schema,
+    )
+    op.create_table(
+        "drift_rollup_counts",
+        sa.Column("model_version", sa.String(length=64), nullable=False),
+        sa.Column("bucket_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("profile_sha256", sa.String(length=64), nullable=False),
+        sa.Column("feature", sa.String(length=256), nullable=False),
+        sa.Column("slot", sa.Integer(), nullable=False),
+        sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "model_version", "bucket_start", "profile_sha256", "feature", "slot"
+        ),
+        schema=schema,
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("drift_rollup_counts", schema=_schema())
+    op.drop_table("drift_rollup_buckets", schema=_schema())
