@@ -118,15 +118,16 @@ def register_model(url: str) -> None:
         repo.add_profile(session, model_version=VERSION, profile=profile)
 
 
-def copy_predictions(url: str, *, rows: int, first: int, seed: int) -> tuple[float, float]:
+def copy_predictions(url: str, *, rows: int, first: int, seed: int) -> tuple[float, float, float]:
     """COPY ``rows`` synthetic logged predictions into the window, each chunk rolled up in
-    its own transaction as the prediction logger does; returns (COPY s, rollup s)."""
+    its own transaction as the prediction logger does; returns (COPY s, rollup s, rollup CPU s
+    of this process: binning in Python, without the upserts' server time)."""
     from src.data.database import get_engine
     from src.data.drift_rollup import add_to_rollup
 
     base = lending_club()
     rng = np.random.default_rng(seed)
-    copy_s = rollup_s = 0.0
+    copy_s = rollup_s = rollup_cpu = 0.0
     engine = get_engine(url)
     for offset in range(0, rows, COPY_CHUNK):
         n = min(COPY_CHUNK, rows - offset)
@@ -147,7 +148,7 @@ def copy_predictions(url: str, *, rows: int, first: int, seed: int) -> tuple[flo
             assert driver is not None
             with driver.cursor() as cur, cur.copy(COPY_SQL) as copy:
                 copy.write(lines)
-            copied = time.perf_counter()
+            copied, cpu = time.perf_counter(), time.process_time()
             logged = [
                 {"id": i, "model_version": VERSION, "features": json.loads(rec)}
                 | {"probability": float(p), "created_at": stamp}
@@ -156,6 +157,7 @@ def copy_predictions(url: str, *, rows: int, first: int, seed: int) -> tuple[flo
             add_to_rollup(conn, logged)
             copy_s += copied - began
             rollup_s += time.perf_counter() - copied
+            rollup_cpu += time.process_time() - cpu
     began = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
@@ -163,7 +165,7 @@ def copy_predictions(url: str, *, rows: int, first: int, seed: int) -> tuple[flo
             "(SELECT max(id) FROM loan_data.predictions))"
         )
         conn.execute("VACUUM ANALYZE loan_data.predictions")
-    return copy_s + time.perf_counter() - began, rollup_s
+    return copy_s + time.perf_counter() - began, rollup_s, rollup_cpu
 
 
 # --------------------------------------------------------------------------- child
@@ -286,7 +288,7 @@ def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy:
             [
                 f"{r['rows']:,}",
                 f"{r['copy_s']:.1f}",
-                f"{r['rollup_us_per_row']:.0f}",
+                f"{r['rollup_us_per_row']:.0f} / {r['rollup_cpu_us_per_row']:.0f}",
                 f"{t['plain']:.2f}",
                 f"{t['drift']:.2f} ({t['drift'] / t['plain']:.1f}x)",
                 f"{t['sampled']:.2f} ({t['sampled'] / t['plain']:.1f}x)",
@@ -303,7 +305,7 @@ def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy:
         [
             "logged predictions",
             "COPY + VACUUM ANALYZE (s)",
-            "rollup at write (us per row)",
+            "rollup at write: wall / CPU (us per row)",
             "plain scan (s)",
             "measure_drift, DRIFT_SAMPLE_ROWS=0 (s, x plain)",
             "measure_drift as shipped (s, x plain)",
@@ -375,12 +377,13 @@ def main(argv: list[str] | None = None) -> int:
         inserted = 0
         for size in sorted(args.sizes):
             added = size - inserted
-            copy_s, rollup_s = copy_predictions(url, rows=added, first=inserted, seed=size)
+            copy_s, rollup_s, cpu_s = copy_predictions(url, rows=added, first=inserted, seed=size)
             inserted = size
             result = run_script_child(SCRIPT, url, "--repeats", str(args.repeats)) | {
                 "rows": size,
                 "copy_s": copy_s,
                 "rollup_us_per_row": 1e6 * rollup_s / added,
+                "rollup_cpu_us_per_row": 1e6 * cpu_s / added,
             }
             assert result["n_current"] == size, result
             logger.info("%d rows: %s", size, result)

@@ -3,7 +3,8 @@
 Writing (``add_to_rollup``, PostgreSQL only): the prediction logger passes the answers a
 flush inserted, with their ids; they are binned in Python with the model's reference profile
 (``drift_counts``, the same bins as the SQL path, bin for bin) and added per model version
-and hour to ``drift_rollup_buckets`` / ``drift_rollup_counts`` in the same transaction.
+and hour to ``drift_rollup_buckets`` / ``drift_rollup_counts`` (one count vector per index) in
+the same transaction.
 A version without a profile yet is skipped: its hours are simply counted from the rows.
 
 Reading (``rolled_up_counts``): an hour inside the window is taken from the rollup only when
@@ -25,9 +26,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Connection, Table, select, text
+from sqlalchemy import Connection, Table, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnClause
 
 from src.data.drift_counts import count_numbers, count_values, empty_counts
 from src.data.monitoring_tables import SCORE, ModelProfile
@@ -35,6 +37,14 @@ from src.data.rollup_tables import DriftRollupBucket, DriftRollupCount
 from src.data.tables import CHAMPION
 
 HOUR = dt.timedelta(hours=1)
+# date_bin's origin: UTC hours, computed without a time zone lookup per row (date_trunc with
+# 'UTC' converts every row and took most of the fingerprint scan's time).
+EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_ADDED = ("n_rows", "id_sum")
+# Element-wise sum of the stored and the new count vector (same profile: same length).
+_ADD_ARRAYS: ColumnClause[Any] = literal_column(
+    "ARRAY(SELECT u.a + u.b FROM unnest(drift_rollup_counts.counts, excluded.counts) AS u(a, b))"
+)
 Entries = Mapping[str, Mapping[str, Any]]
 
 
@@ -50,7 +60,7 @@ def profile_digest(entries: Entries) -> str:
 
 
 def bucket_of(moment: dt.datetime) -> dt.datetime:
-    """The UTC hour ``moment`` falls in (``date_trunc('hour', created_at, 'UTC')``)."""
+    """The UTC hour ``moment`` falls in (``date_bin('1 hour', created_at, EPOCH)``)."""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     return aware.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
 
@@ -91,14 +101,15 @@ def _add_version(
         key = {"model_version": version, "bucket_start": hour, "profile_sha256": digest}
         ids = sum(int(r["id"]) for r in part)
         buckets.append(key | {"n_rows": len(part), "id_sum": ids})
-        for name in sorted(entries):
-            vector = _bin_counts(name, entries[name], part)
-            counts.extend(
-                key | {"feature": name, "slot": int(slot), "rows": int(vector[slot])}
-                for slot in np.flatnonzero(vector)
-            )
-    _upsert(conn, cast(Table, DriftRollupBucket.__table__), buckets, ("n_rows", "id_sum"))
-    _upsert(conn, cast(Table, DriftRollupCount.__table__), counts, ("rows",))
+        counts.extend(
+            key | {"feature": name, "counts": _bin_counts(name, entries[name], part).tolist()}
+            for name in sorted(entries)
+        )
+    buckets_table = cast(Table, DriftRollupBucket.__table__)
+    stmt = pg_insert(buckets_table)
+    _upsert(conn, stmt, buckets, {c: buckets_table.c[c] + stmt.excluded[c] for c in _ADDED})
+    stmt = pg_insert(cast(Table, DriftRollupCount.__table__))
+    _upsert(conn, stmt, counts, {"counts": _ADD_ARRAYS})
 
 
 def _bin_counts(name: str, entry: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> np.ndarray:
@@ -127,15 +138,10 @@ def _features(row: Mapping[str, Any]) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], add: Sequence[str]) -> None:
-    if not rows:
-        return
-    stmt = pg_insert(table)
-    keys = [c.name for c in table.primary_key.columns]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys, set_={c: table.c[c] + stmt.excluded[c] for c in add}
-    )
-    conn.execute(stmt, rows)
+def _upsert(conn: Connection, stmt: Any, rows: list[dict[str, Any]], add: dict[str, Any]) -> None:
+    if rows:
+        keys = [c.name for c in stmt.table.primary_key.columns]
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=add), rows)
 
 
 # --------------------------------------------------------------------------- reading
@@ -148,24 +154,24 @@ class RolledUp:
     rest: list[tuple[dt.datetime, dt.datetime]]
 
 
-_VERIFIED = """
-WITH actual AS (
-    SELECT date_trunc('hour', created_at, 'UTC') AS hour, count(*) AS n, sum(id) AS ids
-    FROM loan_data.predictions
-    WHERE model_version = :version AND role = :role AND created_at >= :first
-      AND created_at < :last
-    GROUP BY 1
-), verified AS (
-    SELECT b.bucket_start, b.n_rows FROM loan_data.drift_rollup_buckets AS b
-    JOIN actual AS a ON a.hour = b.bucket_start AND a.n = b.n_rows AND a.ids = b.id_sum
-    WHERE b.model_version = :version AND b.profile_sha256 = :digest
-)
-SELECT NULL AS feature, NULL AS slot, n_rows AS rows, bucket_start FROM verified
+# One statement, so one snapshot: the logged answers' fingerprint per hour, the rollup's, and
+# its count vectors; they are matched in Python (a join planned on the rollup's fresh, not yet
+# analysed tables was a nested loop).  The fingerprint scan is a plain aggregate, which
+# PostgreSQL may run with parallel workers, as it does the plain scan.
+_ROLLUP = """
+SELECT 0 AS part, date_bin('1 hour', created_at, :origin) AS hour, count(*) AS n,
+       sum(id) AS ids, NULL AS feature, NULL::bigint[] AS counts
+FROM loan_data.predictions
+WHERE model_version = :version AND role = :role AND created_at >= :first AND created_at < :last
+GROUP BY 2
 UNION ALL
-SELECT c.feature, c.slot, sum(c.rows), NULL FROM loan_data.drift_rollup_counts AS c
-JOIN verified AS v ON v.bucket_start = c.bucket_start
-WHERE c.model_version = :version AND c.profile_sha256 = :digest
-GROUP BY c.feature, c.slot
+SELECT 1, bucket_start, n_rows, id_sum, NULL, NULL FROM loan_data.drift_rollup_buckets
+WHERE model_version = :version AND profile_sha256 = :digest
+  AND bucket_start >= :first AND bucket_start < :last
+UNION ALL
+SELECT 2, bucket_start, NULL, NULL, feature, counts FROM loan_data.drift_rollup_counts
+WHERE model_version = :version AND profile_sha256 = :digest
+  AND bucket_start >= :first AND bucket_start < :last
 """
 
 
@@ -190,16 +196,22 @@ def rolled_up_counts(
         "first": first,
         "last": last,
         "digest": profile_digest(entries),
+        "origin": EPOCH,
     }
-    hours: list[dt.datetime] = []
-    n = 0
-    for feature, slot, rows, hour in session.execute(text(_VERIFIED), params):
-        if feature is None:
-            hours.append(bucket_of(hour))
-            n += int(rows)
-        elif feature in counts and 0 <= int(slot) < counts[feature].size:
-            counts[feature][int(slot)] += int(rows)
-    return RolledUp(n, counts, _gaps(window_start, window_end, hours))
+    logged: dict[dt.datetime, tuple[int, int]] = {}
+    rolled: dict[dt.datetime, tuple[int, int]] = {}
+    vectors: list[tuple[dt.datetime, str, Any]] = []
+    for part, hour, rows, ids, feature, vector in session.execute(text(_ROLLUP), params):
+        if part == 2:
+            vectors.append((bucket_of(hour), feature, vector))
+        else:
+            (logged if part == 0 else rolled)[bucket_of(hour)] = (int(rows), int(ids))
+    hours = {hour for hour, fingerprint in rolled.items() if logged.get(hour) == fingerprint}
+    for hour, feature, vector in vectors:
+        if hour in hours and feature in counts:  # one profile (digest): one vector length
+            counts[feature] += np.asarray(vector, dtype=np.int64)
+    n = sum(logged[hour][0] for hour in hours)
+    return RolledUp(n, counts, _gaps(window_start, window_end, sorted(hours)))
 
 
 def _gaps(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -29,6 +30,8 @@ def _schema() -> str | None:
 
 def upgrade() -> None:
     schema = _schema()
+    # An array of bigint per index and hour; JSON on SQLite, where nothing is rolled up.
+    counts = postgresql.ARRAY(sa.BigInteger()) if schema else sa.JSON()
     op.create_table(
         "drift_rollup_buckets",
         sa.Column("model_version", sa.String(length=64), nullable=False),
@@ -45,11 +48,8 @@ def upgrade() -> None:
         sa.Column("bucket_start", sa.DateTime(timezone=True), nullable=False),
         sa.Column("profile_sha256", sa.String(length=64), nullable=False),
         sa.Column("feature", sa.String(length=256), nullable=False),
-        sa.Column("slot", sa.Integer(), nullable=False),
-        sa.Column("rows", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "model_version", "bucket_start", "profile_sha256", "feature", "slot"
-        ),
+        sa.Column("counts", counts, nullable=False),
+        sa.PrimaryKeyConstraint("model_version", "bucket_start", "profile_sha256", "feature"),
         schema=schema,
     )
 
