@@ -154,24 +154,33 @@ class RolledUp:
     rest: list[tuple[dt.datetime, dt.datetime]]
 
 
-# One statement, so one snapshot: the logged answers' fingerprint per hour, the rollup's, and
-# its count vectors; they are matched in Python (a join planned on the rollup's fresh, not yet
-# analysed tables was a nested loop).  The fingerprint scan is a plain aggregate, which
-# PostgreSQL may run with parallel workers, as it does the plain scan.
+# One statement, so one snapshot: the hours whose fingerprint in the rollup equals that of the
+# logged answers (an index-only scan of ix_predictions_version_time, which includes id and
+# role), then the element-wise sums of those hours' count vectors, one row per index.  The
+# hours go to the counts as an array (an InitPlan): a join planned on the rollup's fresh, not
+# yet analysed tables was a nested loop.
 _ROLLUP = """
-SELECT 0 AS part, date_bin('1 hour', created_at, :origin) AS hour, count(*) AS n,
-       sum(id) AS ids, NULL AS feature, NULL::bigint[] AS counts
-FROM loan_data.predictions
-WHERE model_version = :version AND role = :role AND created_at >= :first AND created_at < :last
-GROUP BY 2
+WITH actual AS (
+    SELECT date_bin('1 hour', created_at, :origin) AS hour, count(*) AS n, sum(id) AS ids
+    FROM loan_data.predictions
+    WHERE model_version = :version AND role = :role AND created_at >= :first
+      AND created_at < :last
+    GROUP BY 1
+), verified AS MATERIALIZED (
+    SELECT b.bucket_start, b.n_rows FROM loan_data.drift_rollup_buckets AS b
+    JOIN actual AS a ON a.hour = b.bucket_start AND a.n = b.n_rows AND a.ids = b.id_sum
+    WHERE b.model_version = :version AND b.profile_sha256 = :digest
+      AND b.bucket_start >= :first AND b.bucket_start < :last
+), totals AS (
+    SELECT c.feature, u.i, sum(u.x) AS total
+    FROM loan_data.drift_rollup_counts AS c, unnest(c.counts) WITH ORDINALITY AS u(x, i)
+    WHERE c.model_version = :version AND c.profile_sha256 = :digest
+      AND c.bucket_start = ANY(ARRAY(SELECT bucket_start FROM verified))
+    GROUP BY c.feature, u.i
+)
+SELECT NULL AS feature, NULL AS counts, n_rows, bucket_start FROM verified
 UNION ALL
-SELECT 1, bucket_start, n_rows, id_sum, NULL, NULL FROM loan_data.drift_rollup_buckets
-WHERE model_version = :version AND profile_sha256 = :digest
-  AND bucket_start >= :first AND bucket_start < :last
-UNION ALL
-SELECT 2, bucket_start, NULL, NULL, feature, counts FROM loan_data.drift_rollup_counts
-WHERE model_version = :version AND profile_sha256 = :digest
-  AND bucket_start >= :first AND bucket_start < :last
+SELECT feature, array_agg(total ORDER BY i), NULL, NULL FROM totals GROUP BY feature
 """
 
 
@@ -198,20 +207,15 @@ def rolled_up_counts(
         "digest": profile_digest(entries),
         "origin": EPOCH,
     }
-    logged: dict[dt.datetime, tuple[int, int]] = {}
-    rolled: dict[dt.datetime, tuple[int, int]] = {}
-    vectors: list[tuple[dt.datetime, str, Any]] = []
-    for part, hour, rows, ids, feature, vector in session.execute(text(_ROLLUP), params):
-        if part == 2:
-            vectors.append((bucket_of(hour), feature, vector))
-        else:
-            (logged if part == 0 else rolled)[bucket_of(hour)] = (int(rows), int(ids))
-    hours = {hour for hour, fingerprint in rolled.items() if logged.get(hour) == fingerprint}
-    for hour, feature, vector in vectors:
-        if hour in hours and feature in counts:  # one profile (digest): one vector length
+    hours: list[dt.datetime] = []
+    n = 0
+    for feature, vector, rows, hour in session.execute(text(_ROLLUP), params):
+        if feature is None:
+            hours.append(bucket_of(hour))
+            n += int(rows)
+        elif feature in counts:  # one profile (its digest): one vector length
             counts[feature] += np.asarray(vector, dtype=np.int64)
-    n = sum(logged[hour][0] for hour in hours)
-    return RolledUp(n, counts, _gaps(window_start, window_end, sorted(hours)))
+    return RolledUp(n, counts, _gaps(window_start, window_end, hours))
 
 
 def _gaps(

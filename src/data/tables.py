@@ -300,8 +300,14 @@ class Prediction(Base):
     __tablename__ = "predictions"
     __table_args__ = (
         UniqueConstraint("prediction_id", name="uq_predictions_prediction_id"),
-        # Monitoring reads one version's predictions in a time window (migration 0005).
-        Index("ix_predictions_version_time", "model_version", "created_at"),
+        # Monitoring reads one version's predictions in a time window (migration 0005); with
+        # role and id included (0008) the drift rollup's fingerprint is an index-only scan.
+        Index(
+            "ix_predictions_version_time",
+            "model_version",
+            "created_at",
+            postgresql_include=["role", "id"],
+        ),
         CheckConstraint(PREDICTION_ROLE_CHECK, name="ck_predictions_role"),
         {"schema": SCHEMA},
     )

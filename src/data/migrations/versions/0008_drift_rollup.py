@@ -4,7 +4,10 @@
 and ``drift_rollup_counts`` its counts per index and slot; the prediction logger adds to both
 in the transaction that writes the predictions (``src.data.drift_rollup``).  Empty after the
 upgrade: hours logged before it fail the fingerprint check and are counted from their rows,
-exactly as before, so no backfill is needed.
+exactly as before, so no backfill is needed.  On PostgreSQL ``ix_predictions_version_time``
+is rebuilt to include ``role`` and ``id``, so the fingerprint of a window's hours is an
+index-only scan of that narrow index instead of a scan of the wide JSONB rows (the rebuild
+reads ``predictions`` once and blocks its writes meanwhile: on a large log, run it off-peak).
 
 Revision ID: 0008
 Revises: 0007
@@ -54,6 +57,23 @@ def upgrade() -> None:
     )
 
 
+    if schema:  # PostgreSQL: the rollup's fingerprint scan becomes an index-only scan
+        _window_index(include=["role", "id"])
+
+
+def _window_index(*, include: list[str]) -> None:
+    op.drop_index("ix_predictions_version_time", table_name="predictions", schema=SCHEMA)
+    op.create_index(
+        "ix_predictions_version_time",
+        "predictions",
+        ["model_version", "created_at"],
+        schema=SCHEMA,
+        postgresql_include=include,
+    )
+
+
 def downgrade() -> None:
+    if _schema():
+        _window_index(include=[])
     op.drop_table("drift_rollup_counts", schema=_schema())
     op.drop_table("drift_rollup_buckets", schema=_schema())
