@@ -169,12 +169,15 @@ def _sql_counts(
             session, entries=entries, model_version=version, window_start=start, window_end=end
         )
     if population.sample_rows > 0:
-        total = int(session.execute(_count_sql(population), params).scalar_one())
+        # Rows the rollup leaves to count; with the rollup only they are counted to decide
+        # (the whole window's count is a full scan: as long as the rollup's whole check).
+        rest = dict(params)
+        rest_where = where if rolled is None else rest_filter(where, rolled.rest, rest)
+        left = int(session.execute(_count_sql(table, rest_where), rest).scalar_one())
+        total = left + (0 if rolled is None else rolled.n)
         # Exact (the rollup plus the rest counted from rows) whenever the rest is no more than
         # a sample would read; otherwise the same sample of the whole window as without it.
-        if total > population.sample_rows and (
-            rolled is None or total - rolled.n > population.sample_rows
-        ):
+        if left > population.sample_rows:
             rolled = None
             # SYSTEM sampling reads only the sampled pages: the JSON extraction and binning
             # that dominate the exact count run on about sample_rows rows.  REPEATABLE: the
@@ -231,8 +234,8 @@ def _sql_counts(
     return PopulationCounts(n=n, counts=counts, sampled_from=total)
 
 
-def _count_sql(population: _Population) -> Any:
-    return text(" ".join(["SELECT count(*) FROM", population.table, "WHERE", population.where]))
+def _count_sql(table: str, where: str) -> Any:
+    return text(" ".join(["SELECT count(*) FROM", table, "WHERE", where]))
 
 
 def _with_work_mem(session: Session, statement: Any, params: dict[str, Any]) -> list[Any]:
