@@ -128,6 +128,22 @@ def test_rollup_counts_equal_counting_every_row(db_url):
     assert n == in_window > 700
     whole_hours = _rolled_n(profile, start, end)
     assert 0.7 * n < whole_hours < n  # the rollup did the work; the partial hours did not
+    # DRIFT_SAMPLE_ROWS: exact while the rows left outside the rollup fit in it, else sampled.
+    with session_scope() as session:
+
+        def shipped(sample_rows: int):
+            return live_counts(
+                session,
+                profile=profile,
+                model_version="v0001",
+                window_start=start,
+                window_end=end,
+                sample_rows=sample_rows,
+            )
+
+        exact, sampled = shipped(n - whole_hours), shipped(n - whole_hours - 1)
+    assert exact.sampled_from is None and exact.n == n
+    assert sampled.sampled_from == n  # the whole window, sampled as without the rollup
 
     # An answer logged by a writer that does not roll up (an ORM insert, COPY, an old replica)
     # takes its hour off the rollup; so does a deleted answer.
