@@ -1,7 +1,8 @@
 """Drift over logged predictions: ``measure_drift`` against a plain scan of the same rows.
 
 In a fresh PostgreSQL database (created and dropped here) one model version gets 100,000 and
-then 1,000,000 logged predictions, written with COPY: lending_club rows resampled with
+then 1,000,000 logged predictions, written with COPY and added to the write-time drift
+rollup chunk by chunk, as the prediction logger does: lending_club rows resampled with
 replacement (real feature values, 22 features) and a score drawn from Beta(2, 12) (a PD-like
 spread around 0.14).  The registry row and its reference profile (deciles of lending_club and
 of 5,000 scores from the same Beta) are inserted directly: the live measurement reads the
@@ -10,7 +11,10 @@ profile and the logged rows only, never the model's weights, so no model is trai
 At each size a child process (fresh interpreter) times, interleaved, ``--repeats`` runs of
 
 * ``measure_drift(population="live")``: every feature's CSI and the score's PSI, bin counts
-  in one SQL scan (``src.data.drift_queries``), 23 drift_metrics rows written;
+  from the rollup's verified hours plus one SQL scan of the rest (``src.data.drift_queries``),
+  23 drift_metrics rows written;
+* the bin counts alone, with the rollup and from every row's JSONB (before the rollup),
+  asserted identical;
 * the plain scan ``SELECT avg(probability) FROM loan_data.predictions WHERE model_version =``,
   as PostgreSQL runs it by default (parallel workers allowed) and serially,
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import os
 import statistics
@@ -36,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 from _common import (
     bench_parser,
     busy_processes,
@@ -54,9 +60,9 @@ VERSION = "v0001"
 WINDOW_START = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 WINDOW_END = WINDOW_START + dt.timedelta(days=7)
 COPY_CHUNK = 100_000
-COPY_COLUMNS = (
-    "prediction_id, request_id, model_version, features, probability, prediction, "
-    "latency_ms, created_at"
+COPY_SQL = (
+    "COPY loan_data.predictions (id, prediction_id, request_id, model_version, features, "
+    "probability, prediction, latency_ms, created_at) FROM STDIN"
 )
 
 
@@ -112,32 +118,54 @@ def register_model(url: str) -> None:
         repo.add_profile(session, model_version=VERSION, profile=profile)
 
 
-def copy_predictions(url: str, *, rows: int, first: int, seed: int) -> float:
-    """COPY ``rows`` synthetic logged predictions into the window; returns seconds."""
-    import psycopg
+def copy_predictions(url: str, *, rows: int, first: int, seed: int) -> tuple[float, float, float]:
+    """COPY ``rows`` synthetic logged predictions into the window, each chunk rolled up in
+    its own transaction as the prediction logger does; returns (COPY s, rollup s, rollup CPU s
+    of this process: binning in Python, without the upserts' server time)."""
+    from src.data.database import get_engine
+    from src.data.drift_rollup import add_to_rollup
 
     base = lending_club()
     rng = np.random.default_rng(seed)
-    start = time.perf_counter()
-    with psycopg.connect(url) as conn, conn.cursor() as cur:
-        for offset in range(0, rows, COPY_CHUNK):
-            n = min(COPY_CHUNK, rows - offset)
-            sample = base.iloc[rng.integers(0, len(base), n)]
-            features = sample.to_json(orient="records", lines=True).splitlines()
-            proba = rng.beta(2, 12, n)
-            seconds = rng.uniform(0, (WINDOW_END - WINDOW_START).total_seconds() - 1, n)
-            stamps = [(WINDOW_START + dt.timedelta(seconds=s)).isoformat() for s in seconds]
-            lines = "".join(
-                f"{first + offset + i}\tbench\t{VERSION}\t{rec.replace(chr(92), chr(92) * 2)}\t"
-                f"{p:.17g}\t{int(p >= 0.2)}\t1.0\t{stamp}\n"
-                for i, (rec, p, stamp) in enumerate(zip(features, proba, stamps, strict=True))
-            )
-            with cur.copy(f"COPY loan_data.predictions ({COPY_COLUMNS}) FROM STDIN") as copy:
+    copy_s = rollup_s = rollup_cpu = 0.0
+    engine = get_engine(url)
+    for offset in range(0, rows, COPY_CHUNK):
+        n = min(COPY_CHUNK, rows - offset)
+        sample = base.iloc[rng.integers(0, len(base), n)]
+        features = sample.to_json(orient="records", lines=True).splitlines()
+        proba = rng.beta(2, 12, n)
+        seconds = rng.uniform(0, (WINDOW_END - WINDOW_START).total_seconds() - 1, n)
+        stamps = [WINDOW_START + dt.timedelta(seconds=s) for s in seconds]
+        ids = range(first + offset + 1, first + offset + n + 1)
+        lines = "".join(
+            f"{i}\t{i}\tbench\t{VERSION}\t{rec.replace(chr(92), chr(92) * 2)}\t"
+            f"{p:.17g}\t{int(p >= 0.2)}\t1.0\t{stamp.isoformat()}\n"
+            for i, rec, p, stamp in zip(ids, features, proba, stamps, strict=True)
+        )
+        with engine.begin() as conn:
+            began = time.perf_counter()
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            with driver.cursor() as cur, cur.copy(COPY_SQL) as copy:
                 copy.write(lines)
-        conn.commit()
+            copied, cpu = time.perf_counter(), time.process_time()
+            logged = [
+                {"id": i, "model_version": VERSION, "features": json.loads(rec)}
+                | {"probability": float(p), "created_at": stamp}
+                for i, rec, p, stamp in zip(ids, features, proba, stamps, strict=True)
+            ]
+            add_to_rollup(conn, logged)
+            copy_s += copied - began
+            rollup_s += time.perf_counter() - copied
+            rollup_cpu += time.process_time() - cpu
+    began = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('loan_data.predictions', 'id'), "
+            "(SELECT max(id) FROM loan_data.predictions))"
+        )
         conn.execute("VACUUM ANALYZE loan_data.predictions")
-    return time.perf_counter() - start
+    return copy_s + time.perf_counter() - began, rollup_s, rollup_cpu
 
 
 # --------------------------------------------------------------------------- child
@@ -148,6 +176,7 @@ def child_measure(url: str, repeats: int) -> dict[str, Any]:
     from config.settings import Settings, get_settings
     from src.data import repository as repo
     from src.data.database import get_engine, session_scope
+    from src.data.drift_queries import live_counts
     from src.pipeline.drift import measure_drift
 
     engine = get_engine(url)
@@ -179,7 +208,24 @@ def child_measure(url: str, repeats: int) -> dict[str, Any]:
         return seconds, report
 
     with session_scope(engine) as session:
-        names = list(repo.get_profile(session, model_version=VERSION)["features"])
+        profile = repo.get_profile(session, model_version=VERSION)
+        assert profile is not None
+        names = list(profile["features"])
+
+    def counts(use_rollup: bool) -> tuple[float, Any]:
+        """The bin counts alone, with the rollup or every hour from the rows (before it)."""
+        with session_scope(engine) as session:
+            began = time.perf_counter()
+            found = live_counts(
+                session,
+                profile=profile,
+                model_version=VERSION,
+                window_start=WINDOW_START,
+                window_end=WINDOW_END,
+                use_rollup=use_rollup,
+            )
+            return time.perf_counter() - began, found
+
     keys = ", ".join(f"count(features ->> :k{i})" for i in range(len(names)))
     json_read = text(f"SELECT {keys} FROM loan_data.predictions WHERE model_version = :v")
 
@@ -200,6 +246,8 @@ def child_measure(url: str, repeats: int) -> dict[str, Any]:
         "plain": [],
         "plain_serial": [],
         "json": [],
+        "rows_counts": [],
+        "rollup_counts": [],
     }
     for _ in range(repeats):
         times["plain"].append(plain(serial=False))
@@ -209,6 +257,14 @@ def child_measure(url: str, repeats: int) -> dict[str, Any]:
         times["sampled"].append(seconds)
         times["plain_serial"].append(plain(serial=True))
         times["json"].append(json_only())
+        seconds, from_rows = counts(use_rollup=False)
+        times["rows_counts"].append(seconds)
+        seconds, from_rollup = counts(use_rollup=True)
+        times["rollup_counts"].append(seconds)
+        identical = from_rows.n == from_rollup.n and all(
+            np.array_equal(from_rows.counts[k], from_rollup.counts[k]) for k in from_rows.counts
+        )
+        assert identical, "the rollup's counts differ from counting every row"
     pairs = [(exact.score, sampled.score), *zip(exact.features, sampled.features, strict=True)]
     return {
         "times": times,
@@ -232,11 +288,14 @@ def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy:
             [
                 f"{r['rows']:,}",
                 f"{r['copy_s']:.1f}",
+                f"{r['rollup_us_per_row']:.0f} / {r['rollup_cpu_us_per_row']:.0f}",
                 f"{t['plain']:.2f}",
                 f"{t['drift']:.2f} ({t['drift'] / t['plain']:.1f}x)",
                 f"{t['sampled']:.2f} ({t['sampled'] / t['plain']:.1f}x)",
                 f"{r['n_sampled']:,}",
                 f"{r['max_psi_gap']:.4f} / {r['max_null_p99']:.4f} / {r['status_changes']}",
+                f"{t['rows_counts']:.2f} ({t['rows_counts'] / t['plain']:.1f}x)",
+                f"{t['rollup_counts']:.2f} ({t['rollup_counts'] / t['plain']:.1f}x)",
                 f"{t['plain_serial']:.2f}",
                 f"{t['json']:.2f} ({t['json'] / t['plain_serial']:.1f}x)",
                 f"{r['rss_before_mib']:.0f} / {r['peak_rss_mib']:.0f}",
@@ -246,11 +305,14 @@ def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy:
         [
             "logged predictions",
             "COPY + VACUUM ANALYZE (s)",
+            "rollup at write: wall / CPU (us per row)",
             "plain scan (s)",
-            "measure_drift, every row (s, x plain)",
-            "measure_drift, sampled (s, x plain)",
-            "rows in the sample",
+            "measure_drift, DRIFT_SAMPLE_ROWS=0 (s, x plain)",
+            "measure_drift as shipped (s, x plain)",
+            "rows counted as shipped",
             "max PSI gap / max null p99 / status changes",
+            "bin counts, every row from JSONB (before; s, x plain)",
+            "bin counts, rollup (s, x plain)",
             "plain scan, serial (s)",
             "JSON read only, serial (s, x serial scan)",
             "child RSS before / peak (MiB)",
@@ -262,18 +324,26 @@ def report(results: list[dict[str, Any]], *, quick: bool, load_start: str, busy:
         "## Drift over 1M logged predictions\n\n"
         f"`python bench/monitoring.py{' --quick' if quick else ''}`: one model version's "
         "predictions (lending_club rows resampled, 22 features in JSONB, a Beta(2, 12) score) "
-        "COPYed into a fresh PostgreSQL 15 database on 127.0.0.1; `measure_drift` (22 CSIs + "
-        "the score's PSI: one `GROUPING SETS` scan, 23 drift_metrics rows written), counting "
+        "COPYed into a fresh PostgreSQL 15 database on 127.0.0.1 in chunks of 100,000, each "
+        "chunk added to the write-time drift rollup (`src/data/drift_rollup.py`: per model "
+        "version and hour, the bin counts of every index, binned in Python with the model's "
+        "reference profile) in the COPY's transaction, as the prediction logger does for each "
+        "flush; its cost is the rollup column. `measure_drift` (22 CSIs + the score's PSI, 23 "
+        "drift_metrics rows written) takes each whole hour of the window from the rollup when "
+        "the hour's fingerprint (rows, sum of ids) equals the logged rows' (one grouped scan), "
+        "and counts every other hour from the rows (one `GROUPING SETS` scan), so its counts "
+        "are those of every row: each run asserts that the bin counts with the rollup equal "
+        "those counted from every row's JSONB without it (the 'before' column). Counting "
         "every row (`DRIFT_SAMPLE_ROWS=0`) and as shipped (a repeatable `TABLESAMPLE SYSTEM` "
-        f"sample of about {results[0]['sample_rows'] if results else 0:,} rows when the window "
-        "holds more), against "
+        f"sample of about {results[0]['sample_rows'] if results else 0:,} rows only when more "
+        "rows than that are left outside the rollup, so here every row), against "
         "`SELECT avg(probability) ... WHERE model_version = ...` over the same rows, as "
         "PostgreSQL plans it (parallel workers allowed) and serially, and against a serial "
         "scan that only extracts the 22 JSON values (`count(features ->> 'name')` each, no "
         "binning): the floor of any exact count in SQL over this JSONB column. The PSI gap "
-        "is the largest |PSI(sample) - PSI(every row)| over the 23 indexes, beside the largest "
-        "null p99 (the noise floor that the bands require PSI to exceed) and the number of "
-        "indexes whose band differs. Medians of "
+        "is the largest |PSI(as shipped) - PSI(every row)| over the 23 indexes, beside the "
+        "largest null p99 (the noise floor that the bands require PSI to exceed) and the "
+        "number of indexes whose band differs. Medians of "
         f"{repeats} interleaved runs in one child process per size, after one untimed warm-up "
         "scan. RSS: the child's peak resident set (`VmHWM`) after imports and the warm-up vs "
         "after all runs: flat from 100k to 1M because no row reaches Python. Load average at "
@@ -306,11 +376,14 @@ def main(argv: list[str] | None = None) -> int:
         register_model(url)
         inserted = 0
         for size in sorted(args.sizes):
-            copy_s = copy_predictions(url, rows=size - inserted, first=inserted, seed=size)
+            added = size - inserted
+            copy_s, rollup_s, cpu_s = copy_predictions(url, rows=added, first=inserted, seed=size)
             inserted = size
             result = run_script_child(SCRIPT, url, "--repeats", str(args.repeats)) | {
                 "rows": size,
                 "copy_s": copy_s,
+                "rollup_us_per_row": 1e6 * rollup_s / added,
+                "rollup_cpu_us_per_row": 1e6 * cpu_s / added,
             }
             assert result["n_current"] == size, result
             logger.info("%d rows: %s", size, result)

@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     # OUTCOME_WINDOW_DAYS has a matured outcome: a missing one is reported, never taken as good.
     drift_window_days: int = Field(default=7, ge=1)
     drift_min_samples: int = Field(default=100, ge=1)
-    # On PostgreSQL, live drift counts a repeatable random sample of about this many rows when
-    # the window holds more (0: count every row).  The reference profile has a few thousand
+    # On PostgreSQL, live drift counts a repeatable random sample of about this many rows of
+    # the window when more than that are left outside the write-time rollup (0: count every
+    # row; docs/monitoring.md).  The reference profile has a few thousand
     # rows, so past ~25,000 current rows most of PSI's noise is the reference's, not the sample's.
     drift_sample_rows: int = Field(default=25_000, ge=0)
     outcome_window_days: int = Field(default=365, ge=0)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, insert
+from sqlalchemy import Connection, Engine, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import (
@@ -27,6 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from src.api.background import BackgroundThread
 from src.api.log_buffer import LogBuffer, Row
+from src.data.drift_rollup import add_to_rollup
 from src.data.tables import Prediction
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,24 @@ def insert_ignoring_duplicates(engine: Engine, rows: list[Row]) -> int:
     else:  # other dialects: plain insert (duplicates then fail the batch, rows are isolated)
         stmt = insert(table)
     with engine.begin() as conn:
-        result = conn.execute(stmt.returning(key), rows)
-        return len(result.fetchall())
+        inserted = conn.execute(stmt.returning(table.c.id, key), rows).fetchall()
+        if engine.dialect.name == "postgresql" and inserted:
+            _roll_up(conn, rows, {pid: row_id for row_id, pid in inserted})
+        return len(inserted)
+
+
+def _roll_up(conn: Connection, rows: list[Row], ids: dict[str, int]) -> None:
+    """Add the inserted answers to the drift rollup, in a savepoint of the same transaction.
+
+    A rollup that fails never costs a logged prediction: the savepoint is rolled back, and
+    drift then counts those hours from the rows (their fingerprint does not match).
+    """
+    new = [row | {"id": ids[row["prediction_id"]]} for row in rows if row["prediction_id"] in ids]
+    try:
+        with conn.begin_nested():
+            add_to_rollup(conn, new)
+    except Exception:
+        logger.warning("drift rollup of %d logged rows failed", len(new), exc_info=True)
 
 
 class PredictionLogWriter(BackgroundThread):

@@ -6,7 +6,8 @@ text), and ``GROUP BY GROUPING SETS ((score), (f1), (f2), ..., ())`` aggregates 
 the same pass, ``GROUPING()`` telling "this row group is not about f1" from "f1 is NULL"
 (missing).  A million logged predictions come back as a few hundred rows; none is loaded into
 Python.  On SQLite (the laptop demo) the same counts are made in Python over chunks of rows
-(``src.data.drift_counts``), so memory stays bounded there too.
+(``src.data.drift_rows``), so memory stays bounded there too.  Logged answers' whole hours
+come from the write-time rollup when it is verified to hold them (``src.data.drift_rollup``).
 
 Values that are not numbers cannot break the statement: a numerical feature is read only
 when ``jsonb_typeof`` says ``number`` (a string, a boolean or an object counts as missing),
@@ -16,20 +17,23 @@ and through ``numeric``, which holds any JSON number (``float8`` would raise on 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from src.data.database import is_postgres
-from src.data.drift_counts import GroupKey, count_numbers, count_values, counts_from_groups
+from src.data.drift_counts import GroupKey, counts_from_groups
+from src.data.drift_rollup import rest_filter, rolled_up_counts
+from src.data.drift_rows import iter_collected_features, python_counts
 from src.data.monitoring_tables import SCORE
 from src.data.tables import CHAMPION, Prediction, ProcessedData
 
-CHUNK_ROWS = 5000  # rows per chunk on the Python path (SQLite, scoring collected rows)
+__all__ = ["PopulationCounts", "collected_counts", "iter_collected_features", "live_counts"]
+
 SAMPLE_SEED = 20240101  # TABLESAMPLE ... REPEATABLE: a fixed seed, so samples can be replayed
 AGGREGATE_WORK_MEM = "64MB"  # for the one counting statement only (see _with_work_mem)
 
@@ -56,6 +60,9 @@ class _Population:
     model: Any  # the ORM class
     score: bool  # whether the table holds the model's score (``probability``)
     sample_rows: int = 0  # count a sample of about this many rows when there are more (SQL)
+    # (model_version, window_start, window_end) of logged answers: whole hours may come from
+    # the write-time rollup (``src.data.drift_rollup``) instead of the rows.
+    rollup: tuple[str, dt.datetime, dt.datetime] | None = None
 
 
 def live_counts(
@@ -67,13 +74,15 @@ def live_counts(
     window_end: dt.datetime,
     in_database: bool | None = None,
     sample_rows: int = 0,
+    use_rollup: bool = True,
 ) -> PopulationCounts:
     """Counts of the predictions ``model_version`` logged in ``[window_start, window_end)``.
 
     ``in_database`` forces the SQL (True) or Python (False) path; by default SQL on PostgreSQL.
     ``sample_rows`` > 0: when the window holds more rows than that, the SQL path counts a
     repeatable random sample of table pages holding about that many of them (see
-    ``_sql_counts``); the Python path always counts every row.
+    ``_sql_counts``); the Python path always counts every row.  ``use_rollup=False`` counts
+    every hour from the rows (what the rollup is compared with: ``bench/monitoring.py``).
     """
     population = _Population(
         table="loan_data.predictions",
@@ -95,6 +104,7 @@ def live_counts(
         model=Prediction,
         score=True,
         sample_rows=sample_rows,
+        rollup=(model_version, window_start, window_end) if use_rollup else None,
     )
     return _counts(session, profile=profile, population=population, in_database=in_database)
 
@@ -123,20 +133,6 @@ def collected_counts(
     return _counts(session, profile=profile, population=population, in_database=in_database)
 
 
-def iter_collected_features(
-    session: Session, *, source: str, after_raw_id: int, chunk_rows: int = CHUNK_ROWS
-) -> Iterator[list[dict[str, Any]]]:
-    """The features of ``source``'s rows with ``raw_id > after_raw_id``, in chunks of rows."""
-    stmt = (
-        select(ProcessedData.features)
-        .where(ProcessedData.source == source, ProcessedData.raw_id > after_raw_id)
-        .order_by(ProcessedData.raw_id)
-        .execution_options(yield_per=chunk_rows)
-    )
-    for chunk in session.execute(stmt).partitions():
-        yield [_as_record(row[0]) for row in chunk]
-
-
 def _counts(
     session: Session,
     *,
@@ -151,17 +147,38 @@ def _counts(
         entries[SCORE] = profile["score"]
     if in_database:
         return _sql_counts(session, entries=entries, population=population)
-    return _python_counts(session, entries=entries, population=population)
+    model = population.model
+    n, counts = python_counts(
+        session,
+        entries=entries,
+        columns=(model.features, model.probability) if population.score else (model.features,),
+        orm_filter=population.orm_filter,
+    )
+    return PopulationCounts(n=n, counts=counts)
 
 
 def _sql_counts(
     session: Session, *, entries: Mapping[str, Mapping[str, Any]], population: _Population
 ) -> PopulationCounts:
     params: dict[str, Any] = dict(population.params)
-    table, total = population.table, None
+    table, total, where = population.table, None, population.where
+    rolled = None
+    if population.rollup is not None:
+        version, start, end = population.rollup
+        rolled = rolled_up_counts(
+            session, entries=entries, model_version=version, window_start=start, window_end=end
+        )
     if population.sample_rows > 0:
-        total = int(session.execute(_count_sql(population), params).scalar_one())
-        if total > population.sample_rows:
+        # Rows the rollup leaves to count; with the rollup only they are counted to decide
+        # (the whole window's count is a full scan: as long as the rollup's whole check).
+        rest = dict(params)
+        rest_where = where if rolled is None else rest_filter(where, rolled.rest, rest)
+        left = int(session.execute(_count_sql(table, rest_where), rest).scalar_one())
+        total = left + (0 if rolled is None else rolled.n)
+        # Exact (the rollup plus the rest counted from rows) whenever the rest is no more than
+        # a sample would read; otherwise the same sample of the whole window as without it.
+        if left > population.sample_rows:
+            rolled = None
             # SYSTEM sampling reads only the sampled pages: the JSON extraction and binning
             # that dominate the exact count run on about sample_rows rows.  REPEATABLE: the
             # same rows give the same sample, so a measurement can be replayed.
@@ -169,6 +186,8 @@ def _sql_counts(
             table += f" TABLESAMPLE SYSTEM (:sample_percent) REPEATABLE ({SAMPLE_SEED})"
         else:
             total = None
+    if rolled is not None:
+        where = rest_filter(where, rolled.rest, params)
     columns = []
     for i, (name, entry) in enumerate(entries.items()):
         params[f"k{i}"], params[f"e{i}"] = name, entry.get("edges", [])
@@ -192,7 +211,7 @@ def _sql_counts(
     # Only generated aliases and the fixed table/filter text are spliced in; feature names and
     # edges are bound parameters.
     inner = " ".join(["SELECT", ", ".join(columns), "FROM", table])
-    source = " ".join(["(", inner, "WHERE", population.where, ") AS t"])
+    source = " ".join(["(", inner, "WHERE", where, ") AS t"])
     sql = " ".join(["SELECT", outer, ", count(*) FROM", source, "GROUP BY GROUPING SETS (", sets])
     sql += ", ())"
     groups: list[dict[GroupKey, int]] = [{} for _ in entries]
@@ -209,11 +228,14 @@ def _sql_counts(
         name: counts_from_groups(entry, groups[i])
         for i, (name, entry) in enumerate(entries.items())
     }
+    if rolled is not None:
+        n += rolled.n
+        counts = {name: counts[name] + rolled.counts[name] for name in counts}
     return PopulationCounts(n=n, counts=counts, sampled_from=total)
 
 
-def _count_sql(population: _Population) -> Any:
-    return text(" ".join(["SELECT count(*) FROM", population.table, "WHERE", population.where]))
+def _count_sql(table: str, where: str) -> Any:
+    return text(" ".join(["SELECT count(*) FROM", table, "WHERE", where]))
 
 
 def _with_work_mem(session: Session, statement: Any, params: dict[str, Any]) -> list[Any]:
@@ -228,33 +250,3 @@ def _with_work_mem(session: Session, statement: Any, params: dict[str, Any]) -> 
         return list(session.execute(statement, params))
     finally:
         session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": previous})
-
-
-def _python_counts(
-    session: Session, *, entries: Mapping[str, Mapping[str, Any]], population: _Population
-) -> PopulationCounts:
-    model = population.model
-    columns = [model.features] + ([model.probability] if population.score else [])
-    stmt = select(*columns).where(*population.orm_filter).execution_options(yield_per=CHUNK_ROWS)
-    totals = {name: np.zeros(0, dtype=np.int64) for name in entries}
-    n = 0
-    for chunk in session.execute(stmt).partitions():
-        records = [_as_record(row[0]) for row in chunk]
-        n += len(records)
-        for name, entry in entries.items():
-            if name == SCORE:
-                scores = np.fromiter((float(row[1]) for row in chunk), dtype=np.float64)
-                part = count_numbers(entry, scores)
-            else:
-                part = count_values(entry, (r.get(name) for r in records))
-            totals[name] = part if totals[name].size == 0 else totals[name] + part
-    counts = {
-        name: totals[name] if totals[name].size else count_values(entry, [])
-        for name, entry in entries.items()
-    }
-    return PopulationCounts(n=n, counts=counts)
-
-
-def _as_record(value: Any) -> dict[str, Any]:
-    """A stored features value as a dict (anything else has no features: all missing)."""
-    return value if isinstance(value, dict) else {}

@@ -306,8 +306,14 @@ class Prediction(Base):
     __tablename__ = "predictions"
     __table_args__ = (
         UniqueConstraint("prediction_id", name="uq_predictions_prediction_id"),
-        # Monitoring reads one version's predictions in a time window (migration 0005).
-        Index("ix_predictions_version_time", "model_version", "created_at"),
+        # Monitoring reads one version's predictions in a time window (migration 0005); with
+        # role and id included (0010) the drift rollup's fingerprint is an index-only scan.
+        Index(
+            "ix_predictions_version_time",
+            "model_version",
+            "created_at",
+            postgresql_include=["role", "id"],
+        ),
         CheckConstraint(PREDICTION_ROLE_CHECK, name="ck_predictions_role"),
         {"schema": SCHEMA},
     )
@@ -360,6 +366,7 @@ from src.data.monitoring_tables import (  # noqa: E402
     Outcome,
     OutcomeQuarantine,
 )
+from src.data.rollup_tables import DriftRollupBucket, DriftRollupCount  # noqa: E402
 from src.data.shadow_tables import ShadowModel  # noqa: E402
 from src.data.tuning_tables import TunedConfig  # noqa: E402
 from src.data.unlabelled_tables import UnlabelledRow  # noqa: E402
@@ -376,6 +383,8 @@ __all__ = [
     "BatchScore",
     "DataSource",
     "DriftMetric",
+    "DriftRollupBucket",
+    "DriftRollupCount",
     "ModelArtifact",
     "ModelEvent",
     "ModelMetadata",

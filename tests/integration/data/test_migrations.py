@@ -82,7 +82,7 @@ def _insert_0001_rows(engine: Engine) -> None:
 
 def test_upgrade_moves_artifacts_and_keys_predictions(old_engine: Engine) -> None:
     _insert_0001_rows(old_engine)
-    assert init_db(old_engine) == "0009"
+    assert init_db(old_engine) == "0010"
     with old_engine.connect() as conn:
         artifacts = conn.execute(select(ModelArtifact).order_by(ModelArtifact.model_version)).all()
         assert [(a.model_version, bytes(a.artifact), a.size) for a in artifacts] == [
