@@ -103,6 +103,12 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         "f1": result.f1,
         "fit_s": result.fit_seconds,
         "n_labelled": result.n_labelled,
+        "n_valid_positive": int(data.labels[plan.valid].sum()),
+        # Calibration of the served PDs on the test fold (bench/calibration_folds.py pools
+        # the folds' rows, so the PDs and labels travel too).
+        **result.calibration(data.labels),
+        "test_pd": [round(float(p), 6) for p in result.test_pd],
+        "test_y": [int(v) for v in data.labels[plan.test]],
     }
 
 

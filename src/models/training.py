@@ -8,7 +8,9 @@ Why it is built this way:
   ``pos_weight = n_negative / n_positive``: every row is still seen each epoch, unlike
   balanced sampling, and the decision threshold is re-chosen on validation data anyway.
 * Early stopping watches validation ROC-AUC (``early_stopping_metric="roc_auc"``), the metric
-  models are promoted on; validation loss is available as ``"loss"``.  The best epoch's weights
+  models are promoted on; validation loss is available as ``"loss"``.  The score can be a
+  mean over the last ``early_stopping_window`` epochs (``src.models.early_stopping``: a small
+  validation split makes one epoch's AUC noisy); the weights of the best window's middle epoch
   are restored at the end.
 * Nothing here sets the torch thread count: it is process-wide, so the entry points
   (a pipeline stage, the API, the benchmarks) apply ``torch_num_threads``.
@@ -16,19 +18,11 @@ Why it is built this way:
   at a time (device memory is bounded by the batch, not the data), batch order is drawn on
   CPU, and losses, metrics and predictions come back as CPU values.
 
-Measured on modeldata/lending_club (stratified 80/20 test split, 85/15 train/valid; 5 splits;
-d_model 32, nhead 4, 6 layers, ff 64, dropout 0.3; 2 CPU cores): the Settings defaults
-(batch 256, lr 1e-3, weight decay 0.05, 10 pretrain + <=40 fine-tune epochs, patience 6) give
-test ROC-AUC 0.715-0.749 (mean 0.739; logistic regression 0.755 on the same splits) in about
-25 s on an idle machine; credit_data reaches 0.834-0.859.  Batch 32 is ~2.5x slower per epoch
-for the same AUC.  Pretraining changed AUC by less than the split-to-split noise (±0.03).
-``numerical_embedding=True`` gave +0.01 mean AUC at ~4x the cost per epoch, so it is off.
-``numeric_embedding="ple"`` (one PLE token per numerical feature) gave +0.02-0.04 paired AUC
-without pretraining in three of four dataset/label cells but ties with pretraining on
-lending_club at ~3.4x the cost, so it is opt-in (docs/benchmarks.md, issue 13).
-A Wide & Deep linear skip (+0.004 ± 0.018 paired AUC on lending_club, 5 folds) and an EMA of
-the weights (-0.008 ± 0.016) were within fold noise or worse (docs/benchmarks.md), so both
-were removed.
+Measured (docs/benchmarks.md, "what we tried"; 5 paired folds): the Settings defaults give
+test ROC-AUC ~0.72-0.74 on lending_club (logistic regression 0.755) and ~0.84 on credit_data.
+``numeric_embedding="ple"`` helps without pretraining but ties with it at ~3.4x the cost per
+epoch, so it is opt-in; a Wide & Deep linear skip and an EMA of the weights were within fold
+noise or worse, so both were removed.
 """
 
 from __future__ import annotations
@@ -46,6 +40,7 @@ from tqdm.auto import tqdm
 
 from src.models.augmentation import corrupt
 from src.models.device import model_device, resolve_device
+from src.models.early_stopping import SmoothedEarlyStopping
 from src.models.losses import chance_loss, nt_xent
 from src.models.metrics import classification_metrics
 from src.models.preprocessing import Preprocessor
@@ -58,7 +53,9 @@ logger = logging.getLogger(__name__)
 @dataclass
 class FinetuneResult:
     best_epoch: int  # 1-based epoch whose weights were restored
-    best_score: float  # validation ROC-AUC, or minus the validation loss
+    # Validation ROC-AUC (or minus the validation loss), averaged over the best window of
+    # ``early_stopping_window`` epochs centred on best_epoch (src.models.early_stopping)
+    best_score: float
     history: list[dict[str, float]]
 
 
@@ -204,8 +201,10 @@ def finetune(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    best_score, best_epoch = float("-inf"), 0
-    best_state = copy.deepcopy(model.state_dict())
+    stopper: SmoothedEarlyStopping[dict[str, Tensor]] = SmoothedEarlyStopping(
+        window=config.early_stopping_window, patience=config.patience
+    )
+    initial_state = copy.deepcopy(model.state_dict())
     history: list[dict[str, float]] = []
     bar = tqdm(range(config.finetune_epochs), desc="finetune", disable=not progress)
     for epoch in bar:
@@ -225,28 +224,34 @@ def finetune(
         valid_auc = classification_metrics(v_y_np, proba, threshold=0.5)["roc_auc"]
         use_auc = config.early_stopping_metric == "roc_auc" and not np.isnan(valid_auc)
         score = valid_auc if use_auc else -valid_loss
+        stopper.update(score, lambda: copy.deepcopy(model.state_dict()))
         history.append(
             {
                 "epoch": epoch + 1,
                 "train_loss": total / len(y),
                 "valid_loss": valid_loss,
                 "valid_roc_auc": valid_auc,
+                "valid_score_smoothed": stopper.smoothed(),
             }
         )
         bar.set_postfix(loss=f"{total / len(y):.4f}", auc=f"{valid_auc:.4f}")
         logger.debug("finetune epoch %d: %s", epoch + 1, history[-1])
         if on_epoch is not None:
             on_epoch(epoch + 1, valid_auc)
-        if score > best_score + 1e-6:
-            best_score, best_epoch = score, epoch + 1
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch + 1 - best_epoch >= config.patience:
-            logger.info("early stopping at epoch %d (best %d)", epoch + 1, best_epoch)
+        if stopper.should_stop():
+            logger.info("early stopping at epoch %d (best %d)", epoch + 1, stopper.best_epoch)
             break
-    model.load_state_dict(best_state)
+    model.load_state_dict(stopper.best_state if stopper.best_state is not None else initial_state)
     model.eval()
-    logger.info("fine-tuning done: best epoch %d, score %.4f", best_epoch, best_score)
-    return FinetuneResult(best_epoch=best_epoch, best_score=best_score, history=history)
+    logger.info(
+        "fine-tuning done: best epoch %d, smoothed score %.4f (window %d)",
+        stopper.best_epoch,
+        stopper.best_score,
+        config.early_stopping_window,
+    )
+    return FinetuneResult(
+        best_epoch=stopper.best_epoch, best_score=stopper.best_score, history=history
+    )
 
 
 def predict_logits(

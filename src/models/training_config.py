@@ -65,6 +65,9 @@ class TrainingConfig:
     calibration_method: str = _settings_default("calibration_method")
     # --- our own knobs (not in Settings; defaults chosen from measurements) ---
     early_stopping_metric: str = "roc_auc"  # "roc_auc" (higher is better) or "loss"
+    # Early stopping compares the mean score of the last N epochs (src.models.early_stopping);
+    # 1 = the single epoch's score.  Configs stored before it existed read as 1.
+    early_stopping_window: int = 1
     numerical_embedding: bool = False
     use_cls: bool = False
     max_grad_norm: float = 1.0
@@ -94,6 +97,10 @@ class TrainingConfig:
             raise ValueError(
                 "numeric_embedding=ple and numerical_embedding=True exclude each other"
             )
+        if self.early_stopping_window < 1:
+            raise ValueError(
+                f"early_stopping_window must be >= 1, got {self.early_stopping_window}"
+            )
         if self.ple_bins < 1:
             raise ValueError(f"ple_bins must be >= 1, got {self.ple_bins}")
         if self.batch_size < 2:
@@ -115,5 +122,7 @@ class TrainingConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
         known = {f.name for f in fields(cls)}
-        stored = {"numeric_embedding": "plain"} | dict(data)  # what a pre-PLE config meant
+        # What a config stored before these fields existed meant, whatever today's default.
+        before: dict[str, Any] = {"numeric_embedding": "plain", "early_stopping_window": 1}
+        stored = before | dict(data)
         return cls(**{k: v for k, v in stored.items() if k in known})

@@ -25,7 +25,11 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from src.models.baselines import LGBM_GRID, fit_lightgbm, fit_logreg_baseline
 from src.models.fitting import Rows, fit_bundle
-from src.models.metrics import best_f1_threshold, classification_metrics
+from src.models.metrics import (
+    best_f1_threshold,
+    classification_metrics,
+    expected_calibration_error,
+)
 from src.models.training import predict_proba
 from src.models.training_config import TrainingConfig
 from src.pipeline.benchmark_data import LABELLED_FRACTION, BenchmarkData
@@ -64,6 +68,22 @@ class FitResult:
     pr_auc: float
     f1: float
     fit_seconds: float
+    # The served probabilities of the test fold (the TabTransformers' calibrated PDs, the
+    # baselines' own probabilities), for calibration figures: ECE, Brier, mean PD vs base rate.
+    test_pd: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)
+
+    def calibration(self, labels: np.ndarray) -> dict[str, float]:
+        """ECE (10 equal-mass bins), Brier, mean PD and base rate of the test fold's PDs.
+
+        ``labels`` are the dataset's labels (the plan holds indices, not labels).
+        """
+        y = labels[self.plan.test]
+        return {
+            "ece": expected_calibration_error(y, self.test_pd),
+            "brier": float(np.mean((self.test_pd - y) ** 2)),
+            "mean_pd": float(self.test_pd.mean()),
+            "base_rate": float(y.mean()),
+        }
 
     @property
     def n_labelled(self) -> int:
@@ -114,7 +134,8 @@ def _rows(data: BenchmarkData, idx: np.ndarray) -> Rows:
     return Rows(features=features, labels=data.labels[idx], schema=data.schema)
 
 
-Scores = tuple[np.ndarray, np.ndarray]  # (validation, test) positive-class probabilities
+# (validation, test) positive-class scores, and the test PDs that would be served
+Scores = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _tabtransformer(
@@ -127,9 +148,11 @@ def _tabtransformer(
     pool = _rows(data, plan.pool).features if pretrain else None
     bundle = fit_bundle(fit, valid, config, progress=False, pretrain_features=pool)
     pre = bundle.preprocessor
+    test_raw = predict_proba(bundle.model, *pre.transform(test.features))
     return (
         predict_proba(bundle.model, *pre.transform(valid.features)),
-        predict_proba(bundle.model, *pre.transform(test.features)),
+        test_raw,
+        bundle.calibrator.apply(test_raw),
     )
 
 
@@ -144,7 +167,9 @@ def fit_and_score(
     """Fit ``model`` on ``plan``'s rows; its test metrics at the validation-tuned threshold."""
     start = time.perf_counter()
     if model in ("tabtransformer", "tabtransformer_no_pretrain"):
-        valid_p, test_p = _tabtransformer(data, plan, config, pretrain=model == "tabtransformer")
+        valid_p, test_p, test_pd = _tabtransformer(
+            data, plan, config, pretrain=model == "tabtransformer"
+        )
     else:
         fit, valid = _rows(data, plan.fit), _rows(data, plan.valid)
         test = _rows(data, plan.test).features
@@ -155,6 +180,7 @@ def fit_and_score(
         else:
             raise ValueError(f"unknown model {model!r}; choose from {MODELS}")
         valid_p, test_p = fitted.predict_proba(valid.features), fitted.predict_proba(test)
+        test_pd = test_p
     seconds = time.perf_counter() - start
     threshold = best_f1_threshold(data.labels[plan.valid], valid_p)
     metrics = classification_metrics(data.labels[plan.test], test_p, threshold=threshold)
@@ -165,6 +191,7 @@ def fit_and_score(
         pr_auc=float(metrics["pr_auc"]),
         f1=float(metrics["f1_score"]),
         fit_seconds=seconds,
+        test_pd=np.asarray(test_pd, dtype=float),
     )
 
 

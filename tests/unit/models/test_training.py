@@ -120,6 +120,42 @@ def test_finetune_learns_and_restores_best_epoch(data: dict) -> None:
     assert not model.training
 
 
+def test_smoothed_early_stopping_restores_the_best_windows_middle_epoch(data: dict) -> None:
+    """window=3: best_score is the best 3-epoch mean of validation AUC, and the weights restored
+    are the middle epoch's of that window (they reproduce that epoch's own AUC)."""
+    pre = data["pre"]
+    x_cat, x_num = pre.transform(data["train"])
+    v_cat, v_num = pre.transform(data["valid"])
+    config = dataclasses.replace(TINY_CONFIG, early_stopping_window=3, finetune_epochs=10)
+    model = build_model(pre, config)
+    result = finetune(
+        model,
+        (x_cat, x_num, torch.from_numpy(data["y_train"])),
+        (v_cat, v_num, torch.from_numpy(data["y_valid"])),
+        config=config,
+        progress=False,
+    )
+    aucs = [h["valid_roc_auc"] for h in result.history]
+    means = [float(np.mean(aucs[max(0, t - 2) : t + 1])) for t in range(len(aucs))]
+    assert [h["valid_score_smoothed"] for h in result.history] == pytest.approx(means)
+    end = int(np.argmax(means)) + 1  # first epoch whose trailing mean is the best
+    assert result.best_score == pytest.approx(means[end - 1])
+    assert result.best_epoch == end - (min(3, end) - 1) // 2
+    restored = classification_metrics(
+        data["y_valid"], predict_proba(model, v_cat, v_num), threshold=0.5
+    )["roc_auc"]
+    assert restored == pytest.approx(aucs[result.best_epoch - 1], abs=1e-9)
+
+
+def test_early_stopping_window_is_validated_and_old_configs_read_as_one() -> None:
+    with pytest.raises(ValueError, match="early_stopping_window"):
+        TrainingConfig(early_stopping_window=0)
+    stored = {k: v for k, v in TINY_CONFIG.to_dict().items() if k != "early_stopping_window"}
+    assert TrainingConfig.from_dict(stored).early_stopping_window == 1
+    windowed = dataclasses.replace(TINY_CONFIG, early_stopping_window=5)
+    assert TrainingConfig.from_dict(windowed.to_dict()) == windowed
+
+
 def test_early_stopping_on_loss_and_patience(data: dict) -> None:
     pre = data["pre"]
     x_cat, x_num = pre.transform(data["train"])

@@ -60,6 +60,14 @@ def test_every_model_on_identical_folds_with_sane_metrics(data: BenchmarkData) -
         assert 0.0 <= r.pr_auc <= 1.0 and 0.0 <= r.f1 <= 1.0 and r.fit_seconds >= 0.0
         if r.model in ("logreg", "lightgbm") and r.plan.regime == "all":
             assert 0.5 < r.roc_auc <= 1.0, r
+    for r in results:  # the served PDs of the test fold, and their calibration figures
+        assert r.test_pd.shape == r.plan.test.shape and ((r.test_pd >= 0) & (r.test_pd <= 1)).all()
+        cal = r.calibration(data.labels)
+        y = data.labels[r.plan.test]
+        assert cal["base_rate"] == pytest.approx(y.mean())
+        assert cal["mean_pd"] == pytest.approx(r.test_pd.mean())
+        assert cal["brier"] == pytest.approx(np.mean((r.test_pd - y) ** 2))
+        assert 0.0 <= cal["ece"] <= 1.0
     summary = summarise(results, rows=600, folds=2)
     assert summary["folds"] == 2 and summary["rows"] == 600
     assert set(summary["models"]) == set(MODELS)
