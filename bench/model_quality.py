@@ -103,6 +103,8 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         "f1": result.f1,
         "fit_s": result.fit_seconds,
         "n_labelled": result.n_labelled,
+        # ENSEMBLE_SIZE > 1: each member scored alone; member 0 = the single model (paired).
+        "members": list(result.members),
     }
 
 

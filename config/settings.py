@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # PLE_BINS training-quantile bins, src.models.numeric_embedding) that the attention sees.
     numeric_embedding: Literal["plain", "ple"] = "plain"
     ple_bins: int = Field(default=16, ge=1, le=256)
+    # Fine-tuned members whose probabilities one artifact averages (src.models.ensemble):
+    # 1 = a single model; K > 1 pretrains once and fine-tunes K copies with seeds SEED..SEED+K-1.
+    ensemble_size: int = Field(default=1, ge=1, le=16)
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     validation_fraction: float = Field(default=0.15, gt=0.0, lt=0.9)
     torch_num_threads: int = Field(default=1, ge=1)

@@ -24,6 +24,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from src.models.baselines import LGBM_GRID, fit_lightgbm, fit_logreg_baseline
+from src.models.ensemble import members_of
 from src.models.fitting import Rows, fit_bundle
 from src.models.metrics import best_f1_threshold, classification_metrics
 from src.models.training import predict_proba
@@ -64,6 +65,9 @@ class FitResult:
     pr_auc: float
     f1: float
     fit_seconds: float
+    # A seed ensemble's members, each scored alone like the model (its own validation-tuned
+    # threshold): member 0 is the single model the same seed trains, a paired reference.
+    members: tuple[dict[str, float], ...] = ()
 
     @property
     def n_labelled(self) -> int:
@@ -119,7 +123,8 @@ Scores = tuple[np.ndarray, np.ndarray]  # (validation, test) positive-class prob
 
 def _tabtransformer(
     data: BenchmarkData, plan: FoldPlan, config: TrainingConfig, *, pretrain: bool
-) -> Scores:
+) -> tuple[Scores, list[Scores]]:
+    """The model's scores and, for a seed ensemble, each member's (else an empty list)."""
     fit, valid, test = _rows(data, plan.fit), _rows(data, plan.valid), _rows(data, plan.test)
     if not pretrain:
         config = dataclasses.replace(config, pretrain_epochs=0)
@@ -127,10 +132,19 @@ def _tabtransformer(
     pool = _rows(data, plan.pool).features if pretrain else None
     bundle = fit_bundle(fit, valid, config, progress=False, pretrain_features=pool)
     pre = bundle.preprocessor
-    return (
-        predict_proba(bundle.model, *pre.transform(valid.features)),
-        predict_proba(bundle.model, *pre.transform(test.features)),
-    )
+    x_valid, x_test = pre.transform(valid.features), pre.transform(test.features)
+    members = members_of(bundle.model)
+    per_member = [
+        (predict_proba(m, *x_valid), predict_proba(m, *x_test)) for m in members if len(members) > 1
+    ]
+    return (predict_proba(bundle.model, *x_valid), predict_proba(bundle.model, *x_test)), per_member
+
+
+def _score(labels: np.ndarray, plan: FoldPlan, scores: Scores) -> dict[str, float]:
+    """Test metrics at the threshold that maximises F1 on validation."""
+    threshold = best_f1_threshold(labels[plan.valid], scores[0])
+    metrics = classification_metrics(labels[plan.test], scores[1], threshold=threshold)
+    return {k: float(metrics[k]) for k in ("roc_auc", "pr_auc", "f1_score")}
 
 
 def fit_and_score(
@@ -143,8 +157,11 @@ def fit_and_score(
 ) -> FitResult:
     """Fit ``model`` on ``plan``'s rows; its test metrics at the validation-tuned threshold."""
     start = time.perf_counter()
+    member_scores: list[Scores] = []
     if model in ("tabtransformer", "tabtransformer_no_pretrain"):
-        valid_p, test_p = _tabtransformer(data, plan, config, pretrain=model == "tabtransformer")
+        (valid_p, test_p), member_scores = _tabtransformer(
+            data, plan, config, pretrain=model == "tabtransformer"
+        )
     else:
         fit, valid = _rows(data, plan.fit), _rows(data, plan.valid)
         test = _rows(data, plan.test).features
@@ -156,15 +173,15 @@ def fit_and_score(
             raise ValueError(f"unknown model {model!r}; choose from {MODELS}")
         valid_p, test_p = fitted.predict_proba(valid.features), fitted.predict_proba(test)
     seconds = time.perf_counter() - start
-    threshold = best_f1_threshold(data.labels[plan.valid], valid_p)
-    metrics = classification_metrics(data.labels[plan.test], test_p, threshold=threshold)
+    metrics = _score(data.labels, plan, (valid_p, test_p))
     return FitResult(
         model=model,
         plan=plan,
-        roc_auc=float(metrics["roc_auc"]),
-        pr_auc=float(metrics["pr_auc"]),
-        f1=float(metrics["f1_score"]),
+        roc_auc=metrics["roc_auc"],
+        pr_auc=metrics["pr_auc"],
+        f1=metrics["f1_score"],
         fit_seconds=seconds,
+        members=tuple(_score(data.labels, plan, s) for s in member_scores),
     )
 
 
