@@ -108,6 +108,13 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _members_text(members: list[dict[str, float]]) -> str:
+    """An ensemble's members scored alone, for the progress log (empty for one model)."""
+    if not members:
+        return ""
+    return "; members AUC " + ", ".join(f"{m['roc_auc']:.3f}" for m in members)
+
+
 # --------------------------------------------------------------------------- report
 def report(results: list[dict[str, Any]], args: argparse.Namespace, elapsed: float) -> str:
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -250,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             r = future.result()
             results.append(r)
             logger.info(
-                "[%d/%d] %s %s %s fold %d: AUC %.3f F1 %.3f (%.1f s)",
+                "[%d/%d] %s %s %s fold %d: AUC %.3f F1 %.3f (%.1f s)%s",
                 done,
                 len(tasks),
                 r["dataset"],
@@ -260,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                 r["roc_auc"],
                 r["f1"],
                 r["fit_s"],
+                _members_text(r["members"]),
             )
     elapsed = time.perf_counter() - start
     text = report(results, args, elapsed)

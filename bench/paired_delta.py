@@ -81,9 +81,10 @@ def paired_rows(
     return rows
 
 
-def markdown(rows: list[dict[str, Any]], label: str) -> str:
+def markdown(rows: list[dict[str, Any]], label: str, metric: str = "roc_auc") -> str:
+    name = {"roc_auc": "AUC", "f1": "F1", "fit_s": "fit s"}.get(metric, metric)
     lines = [
-        "| change | dataset | labels | model | base AUC | new AUC | paired Δ (mean ± std) "
+        f"| change | dataset | labels | model | base {name} | new {name} | paired Δ (mean ± std) "
         "| folds better |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print("no (dataset, labels, model) with common folds in both files", file=sys.stderr)
         return 1
-    print(markdown(rows, args.label))
+    print(markdown(rows, args.label, args.metric))
     return 0
 
 
