@@ -109,7 +109,16 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         **result.calibration(data.labels),
         "test_pd": [round(float(p), 6) for p in result.test_pd],
         "test_y": [int(v) for v in data.labels[plan.test]],
+        # ENSEMBLE_SIZE > 1: each member scored alone; member 0 = the single model (paired).
+        "members": list(result.members),
     }
+
+
+def _members_text(members: list[dict[str, float]]) -> str:
+    """An ensemble's members scored alone, for the progress log (empty for one model)."""
+    if not members:
+        return ""
+    return "; members AUC " + ", ".join(f"{m['roc_auc']:.3f}" for m in members)
 
 
 # --------------------------------------------------------------------------- report
@@ -254,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             r = future.result()
             results.append(r)
             logger.info(
-                "[%d/%d] %s %s %s fold %d: AUC %.3f F1 %.3f (%.1f s)",
+                "[%d/%d] %s %s %s fold %d: AUC %.3f F1 %.3f (%.1f s)%s",
                 done,
                 len(tasks),
                 r["dataset"],
@@ -264,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 r["roc_auc"],
                 r["f1"],
                 r["fit_s"],
+                _members_text(r["members"]),
             )
     elapsed = time.perf_counter() - start
     text = report(results, args, elapsed)

@@ -7,7 +7,12 @@ both runs use the same outer folds (same ``--folds`` and ``--seed``), so fold-to
     python bench/paired_delta.py /tmp/plain.json /tmp/ple.json
     python bench/paired_delta.py /tmp/plain.json /tmp/ple.json --models TT --label "ple"
 
-Prints one markdown row per (dataset, labels, model) present in both files.
+Prints one markdown row per (dataset, labels, model) present in both files.  ``--metric f1``
+pairs the F1 of the default class instead.  A seed-ensemble run (``--set ensemble_size=K``)
+also scores each member alone; ``--member 0`` reads the base from that run's member 0, which
+is bit for bit the single model the same seed trains (the base file is then not read):
+
+    python bench/paired_delta.py - /tmp/ens.json --member 0
 """
 
 from __future__ import annotations
@@ -23,22 +28,35 @@ from typing import Any
 Key = tuple[str, str, str]  # (dataset, regime, model)
 
 
-def by_fold(results: list[dict[str, Any]]) -> dict[Key, dict[int, float]]:
-    """ROC-AUC per fold, grouped by (dataset, regime, model)."""
+def by_fold(results: list[dict[str, Any]], metric: str = "roc_auc") -> dict[Key, dict[int, float]]:
+    """``metric`` (ROC-AUC by default) per fold, grouped by (dataset, regime, model)."""
     out: dict[Key, dict[int, float]] = defaultdict(dict)
     for r in results:
-        out[(r["dataset"], r["regime"], r["model"])][int(r["fold"])] = float(r["roc_auc"])
+        out[(r["dataset"], r["regime"], r["model"])][int(r["fold"])] = float(r[metric])
+    return out
+
+
+def member_results(results: list[dict[str, Any]], member: int) -> list[dict[str, Any]]:
+    """An ensemble run's fits as scored by member ``member`` alone (fits without members out)."""
+    out = []
+    for r in results:
+        if len(r.get("members") or []) > member:
+            scored = r["members"][member]
+            out.append(r | {"roc_auc": scored["roc_auc"], "f1": scored["f1_score"]})
     return out
 
 
 def paired_rows(
-    base: list[dict[str, Any]], new: list[dict[str, Any]], models: list[str] | None = None
+    base: list[dict[str, Any]],
+    new: list[dict[str, Any]],
+    models: list[str] | None = None,
+    metric: str = "roc_auc",
 ) -> list[dict[str, Any]]:
     """Per group present in both runs: means, mean ± std of the per-fold delta, folds better.
 
     Only folds present in both runs are paired; a group with none is skipped.
     """
-    a, b = by_fold(base), by_fold(new)
+    a, b = by_fold(base, metric), by_fold(new, metric)
     rows = []
     for key in sorted(set(a) & set(b)):
         if models and key[2] not in models:
@@ -63,9 +81,10 @@ def paired_rows(
     return rows
 
 
-def markdown(rows: list[dict[str, Any]], label: str) -> str:
+def markdown(rows: list[dict[str, Any]], label: str, metric: str = "roc_auc") -> str:
+    name = {"roc_auc": "AUC", "f1": "F1", "fit_s": "fit s"}.get(metric, metric)
     lines = [
-        "| change | dataset | labels | model | base AUC | new AUC | paired Δ (mean ± std) "
+        f"| change | dataset | labels | model | base {name} | new {name} | paired Δ (mean ± std) "
         "| folds better |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -80,18 +99,23 @@ def markdown(rows: list[dict[str, Any]], label: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("base", type=Path, help="--json of the reference run")
+    parser.add_argument("base", type=Path, help="--json of the reference run (- with --member)")
     parser.add_argument("new", type=Path, help="--json of the changed run")
     parser.add_argument("--models", nargs="+", help="only these models (e.g. TT)")
     parser.add_argument("--label", default="new", help="text of the change column")
+    parser.add_argument("--metric", default="roc_auc", choices=("roc_auc", "f1", "fit_s"))
+    parser.add_argument("--member", type=int, help="base = this member of the new run")
     args = parser.parse_args(argv)
-    base = json.loads(args.base.read_text(encoding="utf-8"))
     new = json.loads(args.new.read_text(encoding="utf-8"))
-    rows = paired_rows(base, new, args.models)
+    if args.member is not None:
+        base = member_results(new, args.member)
+    else:
+        base = json.loads(args.base.read_text(encoding="utf-8"))
+    rows = paired_rows(base, new, args.models, args.metric)
     if not rows:
         print("no (dataset, labels, model) with common folds in both files", file=sys.stderr)
         return 1
-    print(markdown(rows, args.label))
+    print(markdown(rows, args.label, args.metric))
     return 0
 
 

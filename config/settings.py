@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     # (docs/benchmarks.md, "Pretraining on unlabelled applicants").
     pretrain_on_unlabelled: bool = False
     pretrain_on_predictions: bool = False
+    # Fine-tuned members whose probabilities one artifact averages (src.models.ensemble):
+    # 1 = a single model; K > 1 pretrains once and fine-tunes K copies with seeds SEED..SEED+K-1.
+    ensemble_size: int = Field(default=1, ge=1, le=16)
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     validation_fraction: float = Field(default=0.15, gt=0.0, lt=0.9)
     torch_num_threads: int = Field(default=1, ge=1)

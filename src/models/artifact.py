@@ -6,6 +6,11 @@ header's ``__metadata__`` (string -> string) carries our JSON documents.  Loadin
 sha256 recorded in the registry *before* parsing anything, then rebuilds the architecture from
 stored constructor arguments and loads the weights strictly, so a blob that does not match its
 own description fails loudly instead of producing silently wrong predictions.
+
+A seed ensemble (``src.models.ensemble``) is the same format: its members share the one
+stored architecture, their tensors are named ``members.<k>.<name>``, and an optional
+``ensemble`` document records the member count.  A single model writes no such document, so
+artifacts written before ensembles existed are single models and load as before.
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ from safetensors.torch import save as st_save
 from src.data.feature_schema import FeatureSchema
 from src.exceptions import ArtifactIntegrityError
 from src.models.calibration import Calibrator
+from src.models.ensemble import ScoringModel, TabEnsemble, build_like
 from src.models.preprocessing import Preprocessor
 from src.models.training_config import TrainingConfig
-from src.models.transformer import TabTransformer
 
 FORMAT_TAG = "loan-default/tabtransformer-safetensors/v1"
 _METADATA_KEYS = (
@@ -39,6 +44,7 @@ _METADATA_KEYS = (
 )
 # Optional documents: artifacts written before they existed load without them.
 CALIBRATION_KEY = "calibration"
+ENSEMBLE_KEY = "ensemble"
 
 
 @dataclass
@@ -46,7 +52,7 @@ class ModelBundle:
     """Everything needed to serve a model: weights, preprocessing, config, calibration and
     threshold (which applies to the calibrated probability)."""
 
-    model: TabTransformer
+    model: ScoringModel  # one TabTransformer, or a TabEnsemble of them
     preprocessor: Preprocessor
     config: TrainingConfig
     threshold: float
@@ -74,6 +80,8 @@ def serialize_bundle(bundle: ModelBundle) -> bytes:
         "metadata": bundle.metadata,
         CALIBRATION_KEY: bundle.calibrator.to_dict(),
     }
+    if isinstance(bundle.model, TabEnsemble):
+        documents[ENSEMBLE_KEY] = {"size": bundle.model.size}
     metadata = {key: json.dumps(value, sort_keys=True) for key, value in documents.items()}
     return _canonical_header(st_save(state, metadata=metadata))
 
@@ -118,7 +126,7 @@ def load_bundle(data: bytes, *, expected_sha256: str) -> ModelBundle:
         preprocessor = Preprocessor.from_dict(documents["preprocessor"])
         schema = FeatureSchema.from_dict(documents["feature_schema"])
         assert schema == preprocessor.schema, "feature schema differs from the preprocessor's"
-        model = TabTransformer(**_architecture(documents["architecture"]))
+        model = build_like(_architecture(documents["architecture"]), _ensemble_size(metadata))
         model.load_state_dict(tensors, strict=True)
         threshold = float(documents["threshold"])
         calibration = metadata.get(CALIBRATION_KEY)
@@ -165,11 +173,23 @@ def _read_metadata(data: bytes) -> dict[str, str]:
     return meta
 
 
-def clone_model(model: TabTransformer) -> TabTransformer:
+def clone_model(model: ScoringModel) -> ScoringModel:
     """Independent copy with identical weights (e.g. to keep a champion while training)."""
-    copy = TabTransformer(**model.architecture)
+    size = model.size if isinstance(model, TabEnsemble) else 1
+    copy = build_like(model.architecture, size)
     copy.load_state_dict({k: v.clone() for k, v in model.state_dict().items()}, strict=True)
     return copy.train(model.training)
+
+
+def _ensemble_size(metadata: dict[str, str]) -> int:
+    """Members stored: 1 without an ``ensemble`` document (every artifact written before)."""
+    document = metadata.get(ENSEMBLE_KEY)
+    if document is None:
+        return 1
+    size = json.loads(document)["size"]
+    if not isinstance(size, int) or size < 2:
+        raise ArtifactIntegrityError(f"ensemble size must be an integer >= 2, got {size!r}")
+    return size
 
 
 __all__ = [

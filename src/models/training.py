@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from src.models.augmentation import corrupt
 from src.models.device import model_device, resolve_device
 from src.models.early_stopping import SmoothedEarlyStopping
+from src.models.ensemble import ScoringModel
 from src.models.losses import chance_loss, nt_xent
 from src.models.metrics import classification_metrics
 from src.models.preprocessing import Preprocessor
@@ -255,9 +256,11 @@ def finetune(
 
 
 def predict_logits(
-    model: TabTransformer, x_cat: Tensor, x_num: Tensor, *, batch_size: int = 4096
+    model: ScoringModel, x_cat: Tensor, x_num: Tensor, *, batch_size: int = 4096
 ) -> Tensor:
     """CPU logits (n,) in eval mode without autograd; switches a training model to eval.
+
+    For a seed ensemble these are the logits of the members' mean probability.
 
     Inputs go to wherever the model's weights are, so a caller never tracks the device.
     """
@@ -273,7 +276,7 @@ def predict_logits(
 
 
 def predict_proba(
-    model: TabTransformer, x_cat: Tensor, x_num: Tensor, *, batch_size: int = 4096
+    model: ScoringModel, x_cat: Tensor, x_num: Tensor, *, batch_size: int = 4096
 ) -> np.ndarray:
     """Positive-class probabilities (n,) as float64; puts the model in eval mode."""
     logits = predict_logits(model, x_cat, x_num, batch_size=batch_size)

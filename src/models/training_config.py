@@ -12,6 +12,7 @@ from typing import Any
 
 from config.settings import Settings, check_device_name
 from src.models.calibration import CALIBRATION_METHODS
+from src.models.ensemble import ENSEMBLE_PRETRAINING
 from src.models.numeric_embedding import NUMERIC_ENCODINGS
 
 EARLY_STOPPING_METRICS = ("roc_auc", "loss")
@@ -28,10 +29,10 @@ def _settings_default(name: str) -> Any:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Hyperparameters and schedule; all but the last four fields are ``Settings``'.
+    """Hyperparameters and schedule; all but the last five fields are ``Settings``'.
 
     Their defaults come from Settings (the measured recommendation, module docstring);
-    the last four are knobs Settings does not expose.
+    the last five are knobs Settings does not expose.
     """
 
     d_model: int = _settings_default("d_model")
@@ -63,6 +64,9 @@ class TrainingConfig:
     # How validation scores become PDs (src.models.calibration); configs stored before it
     # existed read as the default.
     calibration_method: str = _settings_default("calibration_method")
+    # Fine-tuned members averaged in one artifact (src.models.ensemble); configs stored
+    # before it existed read as 1 (``from_dict``), whatever the current default.
+    ensemble_size: int = _settings_default("ensemble_size")
     # --- our own knobs (not in Settings; defaults chosen from measurements) ---
     early_stopping_metric: str = "roc_auc"  # "roc_auc" (higher is better) or "loss"
     # Early stopping compares the mean score of the last N epochs (src.models.early_stopping);
@@ -71,6 +75,9 @@ class TrainingConfig:
     numerical_embedding: bool = False
     use_cls: bool = False
     max_grad_norm: float = 1.0
+    # With ensemble_size > 1: "shared" = pretrain once, copy into every member; "per_member"
+    # = each member pretrains from its own seed (measured in docs/benchmarks.md).
+    ensemble_pretraining: str = "shared"
 
     def __post_init__(self) -> None:
         # Raised, not asserted: ``python -O`` strips asserts, and a bad config must not train.
@@ -101,6 +108,13 @@ class TrainingConfig:
             raise ValueError(
                 f"early_stopping_window must be >= 1, got {self.early_stopping_window}"
             )
+        if self.ensemble_size < 1:
+            raise ValueError(f"ensemble_size must be >= 1, got {self.ensemble_size}")
+        if self.ensemble_pretraining not in ENSEMBLE_PRETRAINING:
+            raise ValueError(
+                f"ensemble_pretraining must be one of {ENSEMBLE_PRETRAINING}, "
+                f"got {self.ensemble_pretraining!r}"
+            )
         if self.ple_bins < 1:
             raise ValueError(f"ple_bins must be >= 1, got {self.ple_bins}")
         if self.batch_size < 2:
@@ -123,6 +137,10 @@ class TrainingConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
         known = {f.name for f in fields(cls)}
         # What a config stored before these fields existed meant, whatever today's default.
-        before: dict[str, Any] = {"numeric_embedding": "plain", "early_stopping_window": 1}
+        before: dict[str, Any] = {
+            "numeric_embedding": "plain",
+            "early_stopping_window": 1,
+            "ensemble_size": 1,
+        }
         stored = before | dict(data)
         return cls(**{k: v for k, v in stored.items() if k in known})

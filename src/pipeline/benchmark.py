@@ -24,6 +24,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from src.models.baselines import LGBM_GRID, fit_lightgbm, fit_logreg_baseline
+from src.models.ensemble import members_of
 from src.models.fitting import Rows, fit_bundle
 from src.models.metrics import (
     best_f1_threshold,
@@ -85,6 +86,10 @@ class FitResult:
             "base_rate": float(y.mean()),
         }
 
+    # A seed ensemble's members, each scored alone like the model (its own validation-tuned
+    # threshold): member 0 is the single model the same seed trains, a paired reference.
+    members: tuple[dict[str, float], ...] = ()
+
     @property
     def n_labelled(self) -> int:
         return int(len(self.plan.fit) + len(self.plan.valid))
@@ -134,13 +139,15 @@ def _rows(data: BenchmarkData, idx: np.ndarray) -> Rows:
     return Rows(features=features, labels=data.labels[idx], schema=data.schema)
 
 
-# (validation, test) positive-class scores, and the test PDs that would be served
-Scores = tuple[np.ndarray, np.ndarray, np.ndarray]
+# (validation, test) positive-class probabilities
+Scores = tuple[np.ndarray, np.ndarray]
 
 
 def _tabtransformer(
     data: BenchmarkData, plan: FoldPlan, config: TrainingConfig, *, pretrain: bool
-) -> Scores:
+) -> tuple[Scores, np.ndarray, list[Scores]]:
+    """The model's scores, its calibrated test PDs (the served probabilities) and, for a seed
+    ensemble, each member's scores (else an empty list)."""
     fit, valid, test = _rows(data, plan.fit), _rows(data, plan.valid), _rows(data, plan.test)
     if not pretrain:
         config = dataclasses.replace(config, pretrain_epochs=0)
@@ -148,12 +155,21 @@ def _tabtransformer(
     pool = _rows(data, plan.pool).features if pretrain else None
     bundle = fit_bundle(fit, valid, config, progress=False, pretrain_features=pool)
     pre = bundle.preprocessor
-    test_raw = predict_proba(bundle.model, *pre.transform(test.features))
-    return (
-        predict_proba(bundle.model, *pre.transform(valid.features)),
-        test_raw,
-        bundle.calibrator.apply(test_raw),
-    )
+    x_valid, x_test = pre.transform(valid.features), pre.transform(test.features)
+    members = members_of(bundle.model)
+    per_member = [
+        (predict_proba(m, *x_valid), predict_proba(m, *x_test)) for m in members if len(members) > 1
+    ]
+    test_raw = predict_proba(bundle.model, *x_test)
+    scores = (predict_proba(bundle.model, *x_valid), test_raw)
+    return scores, bundle.calibrator.apply(test_raw), per_member
+
+
+def _score(labels: np.ndarray, plan: FoldPlan, scores: Scores) -> dict[str, float]:
+    """Test metrics at the threshold that maximises F1 on validation."""
+    threshold = best_f1_threshold(labels[plan.valid], scores[0])
+    metrics = classification_metrics(labels[plan.test], scores[1], threshold=threshold)
+    return {k: float(metrics[k]) for k in ("roc_auc", "pr_auc", "f1_score")}
 
 
 def fit_and_score(
@@ -166,8 +182,9 @@ def fit_and_score(
 ) -> FitResult:
     """Fit ``model`` on ``plan``'s rows; its test metrics at the validation-tuned threshold."""
     start = time.perf_counter()
+    member_scores: list[Scores] = []
     if model in ("tabtransformer", "tabtransformer_no_pretrain"):
-        valid_p, test_p, test_pd = _tabtransformer(
+        (valid_p, test_p), test_pd, member_scores = _tabtransformer(
             data, plan, config, pretrain=model == "tabtransformer"
         )
     else:
@@ -182,16 +199,16 @@ def fit_and_score(
         valid_p, test_p = fitted.predict_proba(valid.features), fitted.predict_proba(test)
         test_pd = test_p
     seconds = time.perf_counter() - start
-    threshold = best_f1_threshold(data.labels[plan.valid], valid_p)
-    metrics = classification_metrics(data.labels[plan.test], test_p, threshold=threshold)
+    metrics = _score(data.labels, plan, (valid_p, test_p))
     return FitResult(
         model=model,
         plan=plan,
-        roc_auc=float(metrics["roc_auc"]),
-        pr_auc=float(metrics["pr_auc"]),
-        f1=float(metrics["f1_score"]),
+        roc_auc=metrics["roc_auc"],
+        pr_auc=metrics["pr_auc"],
+        f1=metrics["f1_score"],
         fit_seconds=seconds,
         test_pd=np.asarray(test_pd, dtype=float),
+        members=tuple(_score(data.labels, plan, s) for s in member_scores),
     )
 
 
