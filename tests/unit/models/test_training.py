@@ -11,7 +11,8 @@ from config.settings import Settings
 from src.models.artifact import ModelBundle, load_bundle, serialize_bundle, sha256_hex
 from src.models.device import CPU, model_device
 from src.models.metrics import classification_metrics
-from src.models.training import FinetuneResult, build_model, finetune, predict_proba, pretrain
+from src.models.pretraining import pretrain
+from src.models.training import FinetuneResult, build_model, finetune, predict_proba
 from src.models.training_config import TrainingConfig
 from tests.unit.models.conftest import TINY_CONFIG, train_tiny
 
@@ -197,7 +198,7 @@ def test_pretrain_logs_each_epoch_next_to_chance(data: dict, caplog) -> None:
     pre = data["pre"]
     x_cat, x_num = pre.transform(data["train"])
     config = TrainingConfig(**{**TINY_CONFIG.to_dict(), "pretrain_epochs": 2})
-    with caplog.at_level("INFO", logger="src.models.training"):
+    with caplog.at_level("INFO", logger="src.models.pretraining"):
         losses = pretrain(build_model(pre, config), x_cat, x_num, config=config, progress=False)
     lines = [r.getMessage() for r in caplog.records if "pretrain epoch" in r.getMessage()]
     chance = (9 * 64 * np.log(127) + 24 * np.log(47)) / 600
