@@ -143,6 +143,21 @@ def measured_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     return f"{markdown_table(header, rows)}\n\nMeasured on: {machine_line()}.\n"
 
 
+def latency_rows(results: Sequence[dict[str, Any]]) -> list[list[object]]:
+    """One table row per latency measurement: name, path, calls, p50/p99 ms, throughput."""
+    return [
+        [
+            r["name"],
+            r["path"],
+            r["calls"],
+            f"{r['p50']:.2f}",
+            f"{r['p99']:.2f}",
+            f"{r['throughput']:,.0f}",
+        ]
+        for r in results
+    ]
+
+
 def write_section(name: str, body: str, path: Path | None = None) -> Path:
     """Replace (or append) the section ``name`` of ``path`` (default docs/benchmarks.md)."""
     path = Path(path or DOC)

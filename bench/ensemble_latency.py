@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import busy_processes, markdown_table, setup_logging
+from _common import busy_processes, latency_rows, markdown_table, setup_logging
 from serve import row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def measure(
     predictors: dict[int, Any], requests: list[dict], single: int, batches: int
 ) -> list[dict[str, Any]]:
     """Single-row and 1,000-row records-path calls, the sizes interleaved call by call."""
-    from src.pipeline.serving import request_to_record
+    from src.pipeline.request_records import request_to_record
 
     sizes = sorted(predictors)
     schema = predictors[sizes[0]].schema
@@ -133,17 +133,7 @@ def main() -> int:
     sizes = sorted({int(s) for s in args.sizes.split(",")})
     predictors, requests = fitted_predictors(sizes, args.epochs)
     results = measure(predictors, requests, args.single, args.batches)
-    rows = [
-        [
-            r["name"],
-            r["path"],
-            r["calls"],
-            f"{r['p50']:.2f}",
-            f"{r['p99']:.2f}",
-            f"{r['throughput']:,.0f}",
-        ]
-        for r in results
-    ]
+    rows = latency_rows(results)
     print(markdown_table(["measurement", "members", "calls", "p50 ms", "p99 ms", "rows/s"], rows))
     print(f"\nBusiest processes at the end: {busy_processes()}.")
     return 0

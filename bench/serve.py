@@ -39,6 +39,7 @@ import numpy as np
 from _common import (
     QUICK_TRAINING,
     busy_processes,
+    latency_rows,
     markdown_table,
     measured_table,
     publish,
@@ -336,17 +337,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, busy: str) -
     from config.settings import get_settings
 
     by_key = {(r["name"], r["path"]): r for r in results}
-    rows = [
-        [
-            r["name"],
-            r["path"],
-            r["calls"],
-            f"{r['p50']:.2f}",
-            f"{r['p99']:.2f}",
-            f"{r['throughput']:,.0f}",
-        ]
-        for r in results
-    ]
+    rows = latency_rows(results)
     ratios = []
     for name in ("single row", f"{args.batch_size}-row batch"):
         http, local = by_key[(name, "HTTP")], by_key[(name, "in-process")]

@@ -124,3 +124,29 @@ def test_unlabelled_pool_quick(tmp_path: Path) -> None:
     for key in ("n_train", "n_valid", "n_test", "n_test_positive"):  # same labelled rows
         assert pooled[key] == plain[key]
     assert 0.0 <= pooled["roc_auc"] <= 1.0 and 0.0 <= plain["roc_auc"] <= 1.0
+
+
+@pytest.mark.slow
+def test_ensemble_latency_small() -> None:
+    # Hand-run figures (docs/benchmarks.md, "Seed ensembles"): no --quick/--output, so a
+    # small run that checks the script still works against the serving code it imports.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/ensemble_latency.py",
+            "--single",
+            "20",
+            "--batches",
+            "1",
+            "--epochs",
+            "1",
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "TORCH_NUM_THREADS": "1", "LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"\|\s*single row, records path\s*\|\s*K=3\s*\|\s*20\s*\|", result.stdout)
