@@ -31,7 +31,8 @@ class DriftInfo(BaseModel):
     window_end: str | None
     populations: dict[str, PopulationDrift] = Field(
         description="live = logged predictions of the window; collected = rows collected "
-        "since the model's training snapshot"
+        "since the model's training snapshot; unlabelled = applications collected without an "
+        "outcome since the model's registration"
     )
 
 

@@ -28,11 +28,18 @@ from sqlalchemy.orm import Session
 from src.data.database import is_postgres
 from src.data.drift_counts import GroupKey, counts_from_groups
 from src.data.drift_rollup import rest_filter, rolled_up_counts
-from src.data.drift_rows import iter_collected_features, python_counts
+from src.data.drift_rows import iter_collected_features, iter_unlabelled_features, python_counts
 from src.data.monitoring_tables import SCORE
-from src.data.tables import CHAMPION, Prediction, ProcessedData
+from src.data.tables import CHAMPION, Prediction, ProcessedData, UnlabelledRow
 
-__all__ = ["PopulationCounts", "collected_counts", "iter_collected_features", "live_counts"]
+__all__ = [
+    "PopulationCounts",
+    "collected_counts",
+    "iter_collected_features",
+    "iter_unlabelled_features",
+    "live_counts",
+    "unlabelled_counts",
+]
 
 SAMPLE_SEED = 20240101  # TABLESAMPLE ... REPEATABLE: a fixed seed, so samples can be replayed
 AGGREGATE_WORK_MEM = "64MB"  # for the one counting statement only (see _with_work_mem)
@@ -128,6 +135,30 @@ def collected_counts(
         params={"source": source, "after": after_raw_id},
         orm_filter=(ProcessedData.source == source, ProcessedData.raw_id > after_raw_id),
         model=ProcessedData,
+        score=False,
+    )
+    return _counts(session, profile=profile, population=population, in_database=in_database)
+
+
+def unlabelled_counts(
+    session: Session,
+    *,
+    profile: Mapping[str, Any],
+    source: str,
+    after: dt.datetime,
+    in_database: bool | None = None,
+) -> PopulationCounts:
+    """Feature counts of ``source``'s unlabelled applications collected after ``after``.
+
+    Applications whose outcome is not known yet (``collect --unlabelled``): the earliest
+    view of who applies now.  No score, as for collected rows.
+    """
+    population = _Population(
+        table="loan_data.unlabelled_data",
+        where="source = :source AND ingested_at > :after",
+        params={"source": source, "after": after},
+        orm_filter=(UnlabelledRow.source == source, UnlabelledRow.ingested_at > after),
+        model=UnlabelledRow,
         score=False,
     )
     return _counts(session, profile=profile, population=population, in_database=in_database)

@@ -7,6 +7,7 @@ by ``src.data.drift_counts``, so memory stays bounded however many rows there ar
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from src.data.drift_counts import count_numbers, count_values
 from src.data.monitoring_tables import SCORE
-from src.data.tables import ProcessedData
+from src.data.tables import ProcessedData, UnlabelledRow
 
 CHUNK_ROWS = 5000  # rows per chunk on the Python path (SQLite, scoring collected rows)
 
@@ -60,6 +61,20 @@ def iter_collected_features(
         select(ProcessedData.features)
         .where(ProcessedData.source == source, ProcessedData.raw_id > after_raw_id)
         .order_by(ProcessedData.raw_id)
+        .execution_options(yield_per=chunk_rows)
+    )
+    for chunk in session.execute(stmt).partitions():
+        yield [as_record(row[0]) for row in chunk]
+
+
+def iter_unlabelled_features(
+    session: Session, *, source: str, after: dt.datetime, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[list[dict[str, Any]]]:
+    """The features of ``source``'s unlabelled rows collected after ``after``, in chunks."""
+    stmt = (
+        select(UnlabelledRow.features)
+        .where(UnlabelledRow.source == source, UnlabelledRow.ingested_at > after)
+        .order_by(UnlabelledRow.id)
         .execution_options(yield_per=chunk_rows)
     )
     for chunk in session.execute(stmt).partitions():

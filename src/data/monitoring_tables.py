@@ -115,7 +115,7 @@ class DriftMetric(Base):
     window_end: Mapped[dt.datetime | None] = mapped_column(
         sa.DateTime(timezone=True), nullable=True
     )
-    population: Mapped[str] = mapped_column(sa.String(16))  # live | collected
+    population: Mapped[str] = mapped_column(sa.String(16))  # live | collected | unlabelled
     feature: Mapped[str] = mapped_column(sa.String(256))
     psi: Mapped[float] = mapped_column(sa.Float)
     psi_null_p99: Mapped[float] = mapped_column(sa.Float)

@@ -4,7 +4,8 @@ A separate table rather than a nullable ``raw_data.label``: every reader of ``ra
 ``processed_data`` (fine-tuning, thresholding, calibration, evaluation, validation, the
 retraining sample count) assumes a label, and keeping unlabelled rows out of those tables
 makes "never used with a label" a property of the schema instead of a filter each query
-must remember.  Only contrastive pretraining (``src.pipeline.pretrain_pool``) reads them.
+must remember.  Only contrastive pretraining (``src.pipeline.pretrain_pool``) and drift
+monitoring (population ``unlabelled``, ``src.pipeline.drift``) read them.
 
 ``features`` holds the typed features exactly as ``processed_data.features`` does (the same
 ``records_to_frame`` conversion), so pretraining and monitoring read both tables alike;

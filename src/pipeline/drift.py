@@ -1,6 +1,6 @@
 """Drift of a model's inputs (CSI per feature) and of its score (PSI), written to drift_metrics.
 
-Two populations are compared with the model's reference profile
+Three populations are compared with the model's reference profile
 (``src.pipeline.drift_profiles``):
 
 * ``live``: the predictions the model logged in ``[window_start, window_end)``; their score is
@@ -9,6 +9,9 @@ Two populations are compared with the model's reference profile
   (``raw_id > data_snapshot["max_raw_id"]``), whatever the window; they were never scored,
   so they are scored here in chunks of rows (bounded memory).  Their drift_metrics rows
   carry no window.
+* ``unlabelled``: the source's applications collected without an outcome
+  (``collect --unlabelled``) since the model was registered, scored the same way: who
+  applies now, months before their outcomes could be collected.  No window either.
 
 Every index row stores the PSI, the 99th percentile of PSI under no change at these sample
 sizes, and the bin shares of both sides, so an alarm can be replayed and plotted.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +35,9 @@ from src.data.drift_queries import (
     PopulationCounts,
     collected_counts,
     iter_collected_features,
+    iter_unlabelled_features,
     live_counts,
+    unlabelled_counts,
 )
 from src.data.frames import records_to_frame
 from src.data.monitoring_tables import SCORE
@@ -51,7 +57,7 @@ from src.pipeline.drift_profiles import ensure_profile
 
 logger = logging.getLogger(__name__)
 
-POPULATIONS = ("live", "collected")
+POPULATIONS = ("live", "collected", "unlabelled")
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,12 @@ def measure_drift(
         after = int(model.data_snapshot["max_raw_id"])
         counts = collected_counts(session, profile=profile, source=model.source, after_raw_id=after)
         what = f"rows of {model.source!r} collected after {version}'s snapshot (raw_id > {after})"
+    elif population == "unlabelled":
+        since = model.created_at
+        counts = unlabelled_counts(session, profile=profile, source=model.source, after=since)
+        what = (
+            f"unlabelled applications of {model.source!r} collected since {version}'s registration"
+        )
     else:
         raise ConfigurationError(f"unknown drift population {population!r}; use {POPULATIONS}")
     needed = settings.drift_min_samples
@@ -118,8 +130,15 @@ def measure_drift(
         note = f"{counts.n} {what}; at least DRIFT_MIN_SAMPLES={needed} are needed"
         logger.info("drift not measured: %s", note)
         return DriftReport(population, counts.n, None, [], [], note)
-    if population == "collected":
-        counts = _with_collected_scores(session, model=model, profile=profile, counts=counts)
+    if population != "live":  # stored rows were never scored: score them here
+        chunks = (
+            iter_collected_features(
+                session, source=model.source, after_raw_id=int(model.data_snapshot["max_raw_id"])
+            )
+            if population == "collected"
+            else iter_unlabelled_features(session, source=model.source, after=model.created_at)
+        )
+        counts = _with_scores(model=model, profile=profile, counts=counts, chunks=chunks)
     bands = {"investigate": settings.psi_investigate_threshold, "act": settings.psi_act_threshold}
     # In the schema's order: JSONB does not keep the profile's key order.
     schema = model.feature_schema
@@ -186,17 +205,18 @@ def _index(
     return DriftIndex(name, value, null, int(entry["n_rows"]), n_current, status, detail)
 
 
-def _with_collected_scores(
-    session: Session, *, model: ModelMetadata, profile: dict[str, Any], counts: PopulationCounts
+def _with_scores(
+    *,
+    model: ModelMetadata,
+    profile: dict[str, Any],
+    counts: PopulationCounts,
+    chunks: Iterator[list[dict[str, Any]]],
 ) -> PopulationCounts:
-    """Add the score's counts for collected rows: scored by the model in chunks of rows."""
+    """Add the score's counts for stored rows: scored by the model in chunks of rows."""
     bundle = load_bundle(model.artifact, expected_sha256=model.artifact_sha256)
     predictor = Predictor(bundle)
     entry = profile["score"]
     total = count_numbers(entry, np.zeros(0))
-    chunks = iter_collected_features(
-        session, source=model.source, after_raw_id=int(model.data_snapshot["max_raw_id"])
-    )
     for records in chunks:
         scores = predictor.predict_proba(records_to_frame(records, predictor.schema))
         total = total + count_numbers(entry, scores)

@@ -18,9 +18,9 @@ from sqlalchemy import delete, func, select
 from config.settings import get_settings
 from src.data import repository as repo
 from src.data.database import session_scope, throwaway_database
-from src.data.drift_queries import live_counts
+from src.data.drift_queries import live_counts, unlabelled_counts
 from src.data.frames import is_test_row, load_frame, records_to_frame
-from src.data.tables import DriftMetric, ModelProfile, Prediction
+from src.data.tables import DriftMetric, ModelProfile, Prediction, ProcessedData, UnlabelledRow
 from src.exceptions import ConfigurationError
 from src.pipeline.drift import measure_drift
 from src.pipeline.drift_profiles import ensure_profile
@@ -192,3 +192,51 @@ def test_collected_rows_are_measured_with_their_scores(trained):
     assert all(r.population == "collected" and r.window_start is None for r in rows)
     with pytest.raises(ConfigurationError, match="population"):
         _measure(trained, population="yesterday", start=DAY, run="bad")
+
+
+def test_unlabelled_applications_collected_since_registration_are_measured(trained):
+    """Applications without an outcome yet (``collect --unlabelled``) are a population too:
+    the rows collected after the model, shifted, as they would arrive before any label."""
+    model = _model(trained)
+    after = int(model.data_snapshot["max_raw_id"])
+    with session_scope() as session:
+        assert _measure(trained, population="unlabelled", start=DAY, run="none").n_current == 0
+        stored = session.execute(
+            select(ProcessedData.raw_id, ProcessedData.features).where(
+                ProcessedData.source == "lending_club", ProcessedData.raw_id > after
+            )
+        ).all()
+        for key, features in stored:
+            shifted = dict(features)
+            shifted["int_rate"] = features["int_rate"] + 5.0
+            shifted["annual_inc"] = features["annual_inc"] / 2.0
+            session.add(
+                UnlabelledRow(
+                    source="lending_club",
+                    row_key=f"u-{key}",
+                    data_date=DAY.date(),
+                    record=shifted,
+                    features=shifted,
+                )
+            )
+    report = _measure(trained, population="unlabelled", start=DAY, run="unlabelled")
+    assert report.n_current == len(stored) == 2000 and report.score is not None
+    assert sorted(report.features_in_act) == ["annual_inc", "int_rate"]
+    rows = _rows("unlabelled")
+    assert len(rows) == len(report.features) + 1
+    assert all(r.population == "unlabelled" and r.window_start is None for r in rows)
+    with session_scope() as session:  # the SQL counts equal the Python counts
+        profile = repo.get_profile(session, model_version=trained)
+        both = [
+            unlabelled_counts(
+                session,
+                profile=profile,
+                source="lending_club",
+                after=model.created_at,
+                in_database=flag,
+            )
+            for flag in (True, False)
+        ]
+    assert {k: v.tolist() for k, v in both[0].counts.items()} == {
+        k: v.tolist() for k, v in both[1].counts.items()
+    }
