@@ -57,26 +57,22 @@ def iter_collected_features(
     session: Session, *, source: str, after_raw_id: int, chunk_rows: int = CHUNK_ROWS
 ) -> Iterator[list[dict[str, Any]]]:
     """The features of ``source``'s rows with ``raw_id > after_raw_id``, in chunks of rows."""
-    stmt = (
-        select(ProcessedData.features)
-        .where(ProcessedData.source == source, ProcessedData.raw_id > after_raw_id)
-        .order_by(ProcessedData.raw_id)
-        .execution_options(yield_per=chunk_rows)
-    )
-    for chunk in session.execute(stmt).partitions():
-        yield [as_record(row[0]) for row in chunk]
+    where = (ProcessedData.source == source, ProcessedData.raw_id > after_raw_id)
+    return _iter_features(session, ProcessedData.features, where, ProcessedData.raw_id, chunk_rows)
 
 
 def iter_unlabelled_features(
     session: Session, *, source: str, after: dt.datetime, chunk_rows: int = CHUNK_ROWS
 ) -> Iterator[list[dict[str, Any]]]:
     """The features of ``source``'s unlabelled rows collected after ``after``, in chunks."""
-    stmt = (
-        select(UnlabelledRow.features)
-        .where(UnlabelledRow.source == source, UnlabelledRow.ingested_at > after)
-        .order_by(UnlabelledRow.id)
-        .execution_options(yield_per=chunk_rows)
-    )
+    where = (UnlabelledRow.source == source, UnlabelledRow.ingested_at > after)
+    return _iter_features(session, UnlabelledRow.features, where, UnlabelledRow.id, chunk_rows)
+
+
+def _iter_features(
+    session: Session, column: Any, where: Sequence[Any], order: Any, chunk_rows: int
+) -> Iterator[list[dict[str, Any]]]:
+    stmt = select(column).where(*where).order_by(order).execution_options(yield_per=chunk_rows)
     for chunk in session.execute(stmt).partitions():
         yield [as_record(row[0]) for row in chunk]
 

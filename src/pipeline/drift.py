@@ -22,8 +22,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,8 @@ def measure_drift(
     settings = get_settings()
     profile = ensure_profile(session, model=model)
     version = model.model_version
+    # Stored rows were never scored: they are streamed to the model below (not live answers).
+    unscored: Callable[[], Iterator[list[dict[str, Any]]]] | None = None
     if population == "live":
         counts = live_counts(
             session,
@@ -116,10 +119,14 @@ def measure_drift(
     elif population == "collected":
         after = int(model.data_snapshot["max_raw_id"])
         counts = collected_counts(session, profile=profile, source=model.source, after_raw_id=after)
+        unscored = partial(
+            iter_collected_features, session, source=model.source, after_raw_id=after
+        )
         what = f"rows of {model.source!r} collected after {version}'s snapshot (raw_id > {after})"
     elif population == "unlabelled":
         since = model.created_at
         counts = unlabelled_counts(session, profile=profile, source=model.source, after=since)
+        unscored = partial(iter_unlabelled_features, session, source=model.source, after=since)
         what = (
             f"unlabelled applications of {model.source!r} collected since {version}'s registration"
         )
@@ -130,15 +137,8 @@ def measure_drift(
         note = f"{counts.n} {what}; at least DRIFT_MIN_SAMPLES={needed} are needed"
         logger.info("drift not measured: %s", note)
         return DriftReport(population, counts.n, None, [], [], note)
-    if population != "live":  # stored rows were never scored: score them here
-        chunks = (
-            iter_collected_features(
-                session, source=model.source, after_raw_id=int(model.data_snapshot["max_raw_id"])
-            )
-            if population == "collected"
-            else iter_unlabelled_features(session, source=model.source, after=model.created_at)
-        )
-        counts = _with_scores(model=model, profile=profile, counts=counts, chunks=chunks)
+    if unscored is not None:
+        counts = _with_scores(model=model, profile=profile, counts=counts, chunks=unscored())
     bands = {"investigate": settings.psi_investigate_threshold, "act": settings.psi_act_threshold}
     # In the schema's order: JSONB does not keep the profile's key order.
     schema = model.feature_schema
