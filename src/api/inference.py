@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from src.api.micro_batch import MicroBatcher
+from src.api.micro_batch import MicroBatcher, Scores
 from src.api.model_manager import LoadedModel
 from src.data.application_ids import request_application_id
 from src.data.feature_schema import FeatureSchema
@@ -138,9 +138,15 @@ def score(
     started: float,
     field_prefix: str = "",
     batcher: MicroBatcher | None = None,
+    scores: Scores | None = None,
 ) -> Scored:
     """The shared scoring, with the served model's precomputed category sets; concurrent
-    requests share forward passes through ``batcher``."""
+    requests share forward passes through ``batcher``, and an async caller that awaited
+    them already passes its ``scores``."""
+    predict: Callable[[Any, Any], Scores] | None = batcher.predict if batcher else None
+    if scores is not None:
+        given = scores
+        predict = lambda _predictor, _records: given  # noqa: E731
     return score_records(
         model.predictor,
         records,
@@ -151,5 +157,5 @@ def score(
         field_prefix=field_prefix,
         unseen=model.unseen_categories(records),
         model_version=model.version,
-        predict=batcher.predict if batcher is not None else None,
+        predict=predict,
     )

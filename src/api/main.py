@@ -8,6 +8,7 @@ writes), ``metrics``, ``middleware``, ``errors`` (domain exception -> HTTP statu
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -125,6 +126,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     loaded = await asyncio.to_thread(services.models.first_check.wait, FIRST_CHECK_TIMEOUT_SECONDS)
     if not loaded or services.models.current is None:
         logger.warning("starting without a model; /ready answers 503 until one is loaded")
+    _freeze_startup_heap()
     try:
         yield
     finally:
@@ -135,6 +137,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await asyncio.to_thread(services.shadow.stop)
         await asyncio.to_thread(services.log.stop)
         services.metrics.worker_stopping()
+
+
+def _freeze_startup_heap() -> None:
+    """Keep the imported libraries' objects out of every later garbage collection.
+
+    torch, pandas, SQLAlchemy and FastAPI leave ~10^6 tracked objects; a full collection
+    walks them all and stopped the server for 120-160 ms every few seconds under load, which
+    alone made /predict's p99 eight times its median.  Frozen, they are never traversed
+    again (the same ``gc.freeze`` CPython documents for pre-fork servers).
+    """
+    gc.collect()
+    gc.freeze()
+    logger.debug("froze %d startup objects out of garbage collection", gc.get_freeze_count())
 
 
 def create_app(services: Services | None = None) -> FastAPI:

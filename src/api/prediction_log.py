@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import (
     DisconnectionError,
@@ -28,6 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from src.api.background import BackgroundThread
 from src.api.log_buffer import LogBuffer, Row
 from src.data.drift_rollup import add_to_rollup
+from src.data.prediction_copy import copy_predictions
 from src.data.tables import Prediction
 
 logger = logging.getLogger(__name__)
@@ -50,19 +50,19 @@ def insert_ignoring_duplicates(engine: Engine, rows: list[Row]) -> int:
     key repeats is a flush retried after its commit already landed (connection lost while
     the COMMIT was acknowledged): that row is skipped, not written twice.
     """
+    if engine.dialect.name == "postgresql":  # COPY: cheap for the serving process's GIL
+        with engine.begin() as conn:
+            inserted = copy_predictions(conn, rows)
+            if inserted:
+                _roll_up(conn, rows, {pid: row_id for row_id, pid in inserted})
+            return len(inserted)
     table = cast(Table, Prediction.__table__)  # a mapped class always has a Table
-    key = table.c.prediction_id
-    if engine.dialect.name == "postgresql":
-        stmt: Any = pg_insert(table).on_conflict_do_nothing(index_elements=["prediction_id"])
-    elif engine.dialect.name == "sqlite":
-        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["prediction_id"])
+    if engine.dialect.name == "sqlite":
+        stmt: Any = sqlite_insert(table).on_conflict_do_nothing(index_elements=["prediction_id"])
     else:  # other dialects: plain insert (duplicates then fail the batch, rows are isolated)
         stmt = insert(table)
     with engine.begin() as conn:
-        inserted = conn.execute(stmt.returning(table.c.id, key), rows).fetchall()
-        if engine.dialect.name == "postgresql" and inserted:
-            _roll_up(conn, rows, {pid: row_id for row_id, pid in inserted})
-        return len(inserted)
+        return len(conn.execute(stmt.returning(table.c.id), rows).fetchall())
 
 
 def _roll_up(conn: Connection, rows: list[Row], ids: dict[str, int]) -> None:

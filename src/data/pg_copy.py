@@ -80,12 +80,12 @@ def copy_valid(
     fragments = [_json_texts(checked.values[c][good], c in checked.pure) for c in features]
     records = [template % row for row in zip(*fragments, strict=True)]
     ids = sorted(conn.execute(text(_NEXT_IDS), {"n": len(good)}).scalar_one())
-    label_text = {lbl: _esc(lbl) for lbl in set(checked.labels) if lbl is not None}
+    label_text = {lbl: copy_escape(lbl) for lbl in set(checked.labels) if lbl is not None}
     lines = "".join(
         map(
             "{}\t{}\t{}\t{}\t{}\t{}\n".format,
             ids,
-            [_esc(source)] * len(good),
+            [copy_escape(source)] * len(good),
             _esc_all([keys[i] for i in good]),
             [data_date.isoformat()] * len(good),
             records,
@@ -94,14 +94,14 @@ def copy_valid(
     )
     try:
         with conn.begin_nested():  # the fast path: straight into raw_data
-            _copy(cursor, "loan_data.raw_data " + _RAW_COLUMNS, lines)
+            copy_lines(cursor, "loan_data.raw_data " + _RAW_COLUMNS, lines)
         stored = set(ids)
     except Exception as exc:  # a concurrent collect stored some keys first
         if getattr(exc, "sqlstate", None) != "23505" and getattr(exc, "pgcode", None) != "23505":
             raise
         logger.info("row keys of %s stored concurrently; merging with ON CONFLICT", source)
         conn.exec_driver_sql(_STAGE)
-        _copy(cursor, "ingest_stage " + _RAW_COLUMNS, lines)
+        copy_lines(cursor, "ingest_stage " + _RAW_COLUMNS, lines)
         stored = set(conn.execute(text(_FROM_STAGE)).scalars())
     typed = [i for i, g in zip(ids, good, strict=True) if checked.typed[g] and i in stored]
     params = {
@@ -115,7 +115,7 @@ def copy_valid(
     return len(stored), processed
 
 
-def _copy(cursor: Any, target: str, lines: str) -> None:
+def copy_lines(cursor: Any, target: str, lines: str) -> None:
     statement = f"COPY {target} FROM STDIN"
     if hasattr(cursor, "copy"):  # psycopg 3
         with cursor.copy(statement) as copy:
@@ -133,7 +133,7 @@ def _json_texts(values: np.ndarray, pure: bool) -> np.ndarray | list[str]:
     return [dumps(v).replace("\\", "\\\\") for v in values]
 
 
-def _esc(value: str) -> str:
+def copy_escape(value: str) -> str:
     """Escape a value for COPY's text format."""
     return (
         value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
@@ -142,4 +142,4 @@ def _esc(value: str) -> str:
 
 def _esc_all(values: list[str]) -> list[str]:
     joined = "".join(values)
-    return [_esc(v) for v in values] if any(c in joined for c in "\\\t\n\r") else values
+    return [copy_escape(v) for v in values] if any(c in joined for c in "\\\t\n\r") else values

@@ -1,9 +1,12 @@
 """``POST /predict`` and ``POST /predict/batch``.
 
-Sync ``def`` routes: FastAPI runs them in its threadpool, so parsing, validation and the
-CPU-bound forward pass never block the event loop.  The model is captured once per request
-(``ModelDep``), so a hot swap cannot mix two models inside one response.  Responses are
-rendered here, in the worker thread, as plain JSON; ``response_model`` documents them.
+``/predict`` is ``async``: a single record is parsed and validated on the event loop (tens
+of microseconds), its forward pass runs in the micro-batcher's thread, and the request
+awaits it without holding a thread.  Bodies above ``LOOP_PARSE_BYTES`` and explanations
+(occlusion, many passes) go to the threadpool instead, so nothing slow runs on the loop.
+``/predict/batch`` is a sync route (the threadpool): validating a thousand records would
+stall the loop.  The model is captured once per request (``ModelDep``), so a hot swap cannot
+mix two models inside one response.  ``response_model`` documents the plain JSON returned.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from fastapi.types import DecoratedCallable
+from starlette.concurrency import run_in_threadpool
 
 from config.settings import get_settings
 from src.api.deps import ModelDep, ServicesDep, read_body, request_id, require_predict_key
@@ -35,6 +39,7 @@ from src.api.schemas import (
     error_responses,
 )
 from src.api.state import Services
+from src.pipeline.serving import Scored
 
 router = APIRouter(tags=["prediction"], dependencies=[Depends(require_predict_key)])
 
@@ -77,7 +82,10 @@ class ScoringCall:
     explain: bool
 
 
-def scoring_call(
+LOOP_PARSE_BYTES = 64 * 1024  # a single record is ~1 KiB; larger bodies parse in a thread
+
+
+async def scoring_call(
     model: ModelDep, services: ServicesDep, raw: Body, rid: RequestId, explain: Explain = False
 ) -> ScoringCall:
     return ScoringCall(model, services, raw, rid, explain)
@@ -96,13 +104,32 @@ def _scoring_route(
 
 
 @_scoring_route("/predict", PredictionResult, "PredictRequest")
-def predict(call: Call) -> JSONResponse:
+async def predict(call: Call) -> JSONResponse:
     """Score one application; `prediction` is 1 when `probability` >= the model's threshold.
 
     An optional `application_id` (the lender's id) is echoed and logged with the prediction,
     so outcomes recorded later (`loan-default outcomes`) can be joined to it.
     """
     started = time.perf_counter()
+    batcher = call.services.batcher
+    if call.explain or len(call.raw) > LOOP_PARSE_BYTES or batcher is None:
+        return await run_in_threadpool(_predict_in_thread, call, started)
+    model = call.model
+    record, application_id = single_record(parse_json(call.raw), model.predictor.schema)
+    scores = await batcher.predict_async(model.predictor, [record])
+    scored = score(
+        model,
+        [record],
+        [call.rid],
+        application_ids=[application_id],
+        explain=False,
+        started=started,
+        scores=scores,
+    )
+    return _answer(call, [record], scored)
+
+
+def _predict_in_thread(call: ScoringCall, started: float) -> JSONResponse:
     model = call.model
     record, application_id = single_record(parse_json(call.raw), model.predictor.schema)
     scored = score(
@@ -114,8 +141,13 @@ def predict(call: Call) -> JSONResponse:
         started=started,
         batcher=call.services.batcher,
     )
+    return _answer(call, [record], scored)
+
+
+def _answer(call: ScoringCall, records: list[dict[str, Any]], scored: Scored) -> JSONResponse:
+    """Log, offer to the shadow, count: what every single-record answer does last."""
     call.services.log.submit(scored.log_rows)
-    call.services.offer_shadow(model, [record], scored.items)
+    call.services.offer_shadow(call.model, records, scored.items)
     call.services.metrics.count_predictions([scored.items[0]["prediction"]])
     return JSONResponse(scored.items[0], headers={"X-Request-ID": call.rid})
 

@@ -281,9 +281,9 @@ def test_collect_on_sqlite(tmp_path):
 def test_psycopg2_urls_take_the_copy_path_too(db_url, monkeypatch):
     engine = get_engine(db_url.replace("postgresql://", "postgresql+psycopg2://", 1))
     copies = []
-    real_copy = pg_copy._copy
+    real_copy = pg_copy.copy_lines
     monkeypatch.setattr(
-        pg_copy, "_copy", lambda cursor, *a: copies.append(cursor) or real_copy(cursor, *a)
+        pg_copy, "copy_lines", lambda cursor, *a: copies.append(cursor) or real_copy(cursor, *a)
     )
     try:
         assert engine.dialect.driver == "psycopg2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -155,3 +156,46 @@ def test_without_a_running_worker_requests_are_scored_directly(bundle: ModelBund
     np.testing.assert_allclose(
         np.concatenate([p for p, _ in results]), predictor.predict_records(records)[0], atol=1e-6
     )
+
+
+def test_async_callers_share_passes_and_get_their_own_scores(bundle: ModelBundle) -> None:
+    """What ``/predict`` does: many awaiting requests, no thread each, one worker scoring."""
+    metrics = ServiceMetrics()
+    predictor = Predictor(bundle)
+    records = _records(48, seed=13)
+
+    async def all_at_once(batcher: MicroBatcher) -> list[Any]:
+        calls = (batcher.predict_async(predictor, [r]) for r in records)
+        return await asyncio.gather(*calls)
+
+    with running(metrics, latency_ms=20) as batcher:
+        results = asyncio.run(all_at_once(batcher))
+    expected = predictor.predict_records(records)[0]
+    got = np.concatenate([proba for proba, _ in results])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    count, rows = _rows_observed(metrics)
+    assert count == 48 and rows > count  # some requests were scored together
+
+
+def test_a_lone_async_request_does_not_wait_for_company(bundle: ModelBundle) -> None:
+    """With nothing else in flight the worker scores at once instead of waiting out
+    BATCH_MAX_LATENCY_MS (here 2 s) for requests that are not coming."""
+    metrics = ServiceMetrics()
+    predictor = Predictor(bundle)
+    with running(metrics, latency_ms=2000) as batcher:
+        for record in _records(3, seed=14):
+            asyncio.run(batcher.predict_async(predictor, [record]))
+    waited = metrics.registry.get_sample_value("predict_batch_wait_seconds_sum")
+    assert waited is not None and waited < 1.0, waited
+
+
+def test_a_waiter_that_gave_up_does_not_stop_the_worker(bundle: ModelBundle) -> None:
+    predictor = Predictor(bundle)
+    records = _records(2, seed=15)
+    with running(latency_ms=20) as batcher:
+        abandoned = batcher.submit(predictor, records[:1])
+        abandoned.cancel()  # as a timed-out request's future is
+        proba, _ = batcher.predict(predictor, records[1:])  # the worker is still answering
+        late = asyncio.run(batcher.predict_async(predictor, records[1:]))
+    np.testing.assert_allclose(proba, predictor.predict_records(records[1:])[0], atol=1e-6)
+    np.testing.assert_allclose(late[0], proba, atol=1e-6)
