@@ -44,10 +44,12 @@ def parse_wrk(output: str) -> dict[str, float]:
         return float(match.group(1)) * UNITS[match.group(2)] if match else float("nan")
 
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
     timeouts = re.search(r"timeout (\d+)", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
         "rps": float(rate.group(1)) if rate else 0.0,
+        "requests": float(total.group(1)) if total else 0.0,
         "p50": ms("50"),
         "p99": ms("99"),
         "timeouts": float(timeouts.group(1)) if timeouts else 0.0,
@@ -62,14 +64,29 @@ def run_wrk(url: str, *, connections: int, duration: int, script: Path | None) -
     return parse_wrk(done.stdout)
 
 
+def logged_predictions(url: str) -> int:
+    """Rows in ``loan_data.predictions``: compared with the answers wrk counted."""
+    from sqlalchemy import func, select
+
+    from src.data.database import get_engine, session_scope
+    from src.data.tables import Prediction
+
+    with session_scope(get_engine(url)) as session:
+        return int(session.scalar(select(func.count()).select_from(Prediction)) or 0)
+
+
 def measure(url: str, workdir: Path, args: Any, env: dict[str, str]) -> dict[str, Any]:
-    """``/health`` then ``/predict`` against one fresh server started with ``env``."""
+    """``/health`` then ``/predict`` against one fresh server started with ``env``.
+
+    The server is stopped (which flushes its prediction log) before the log is counted.
+    """
     body = json.loads((ROOT / "examples" / "request.json").read_text())
     script = workdir / "predict.lua"
     script.write_text(LUA.format(body=json.dumps(body)))
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
+        before = logged_predictions(url)
         process, base_url = start_server(url, workdir)
     finally:
         for key, value in saved.items():
@@ -87,7 +104,8 @@ def measure(url: str, workdir: Path, args: Any, env: dict[str, str]) -> dict[str
         )
     finally:
         stop_server(process)
-    return {"health": health, "predict": predict}
+    logged = logged_predictions(url) - before
+    return {"health": health, "predict": predict, "logged": logged}
 
 
 def report(results: dict[str, dict[str, Any]], args: Any, busy: str) -> str:
@@ -104,6 +122,7 @@ def report(results: dict[str, dict[str, Any]], args: Any, busy: str) -> str:
                 f"{p['p99']:.1f}",
                 f"{p['p99'] / p['p50']:.1f}x" if p["p50"] else "n/a",
                 f"{p['timeouts']:.0f} / {p['non_2xx']:.0f}",
+                f"{p['requests']:,.0f} / {r['logged']:,}",
             ]
         )
     header = [
@@ -115,6 +134,7 @@ def report(results: dict[str, dict[str, Any]], args: Any, busy: str) -> str:
         "predict p99 ms",
         "p99 / p50",
         "timeouts (2 s) / non-2xx",
+        "predict answered / logged",
     ]
     return (
         "## Serving: the framework's limit\n\n"
@@ -123,7 +143,12 @@ def report(results: dict[str, dict[str, Any]], args: Any, busy: str) -> str:
         "(`examples/request.json`), one uvicorn worker on 127.0.0.1 serving the active "
         "lending_club model of the database given, 1 torch thread; wrk runs on the same 2 "
         "cores as the server. Each row is a fresh server: micro-batching off "
-        "(`BATCH_MAX_SIZE=1`) and on (the defaults). Busiest processes at the end: "
+        "(`BATCH_MAX_SIZE=1`) and on (the defaults). *Answered*: the responses wrk completed; "
+        "*logged*: rows the server added to `loan_data.predictions`, counted after it stopped "
+        "(stopping flushes the log). The warm-up's 2 s of `/health` logs nothing; requests "
+        "still in flight when wrk stops are answered and logged but not counted by wrk, so "
+        "logged may exceed answered by at most the number of connections. Busiest processes "
+        "at the end: "
         f"{busy}.\n\n" + measured_table(header, rows)
     )
 

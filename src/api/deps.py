@@ -12,7 +12,7 @@ import re
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Query, Request, Security, status
+from fastapi import Depends, HTTPException, Query, Request, Security, status
 from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 from starlette.requests import ClientDisconnect
@@ -54,7 +54,12 @@ ModelLineParam = Annotated[
 
 
 async def current_model(services: ServicesDep, line: ModelLineParam = None) -> LoadedModel:
-    """The model this request is answered with, captured once (a swap cannot split a request).
+    """The model this request is answered with, captured once (a swap cannot split a request)."""
+    return await model_for(services, line)
+
+
+async def model_for(services: Services, line: str | None) -> LoadedModel:
+    """The active model of ``line`` (default: the service's own line), or 503 before any.
 
     A named line that is not cached yet is loaded in a worker thread (never on the loop).
     """
@@ -80,8 +85,8 @@ def _matches(given: str | None, expected: SecretStr) -> bool:
     )
 
 
-async def require_predict_key(key: Annotated[str | None, Security(api_key_header)]) -> None:
-    """Prediction is open unless PREDICT_API_KEY is set."""
+def check_predict_key(key: str | None) -> None:
+    """401 unless PREDICT_API_KEY is unset or ``key`` (the X-API-Key header) matches it."""
     expected = get_settings().predict_api_key
     if expected is None or not expected.get_secret_value():
         return
@@ -132,10 +137,8 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-async def request_id(
-    x_request_id: Annotated[str | None, Header(alias="X-Request-ID")] = None,
-) -> str:
-    """The caller's X-Request-ID if it is safe to store and echo, else a fresh uuid4."""
+def resolve_request_id(x_request_id: str | None) -> str:
+    """``request_id`` without FastAPI: 422 names the header when it cannot be stored."""
     if x_request_id is None or not x_request_id.strip():
         return str(uuid.uuid4())
     if not REQUEST_ID_PATTERN.match(x_request_id):

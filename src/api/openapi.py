@@ -37,8 +37,6 @@ from src.pipeline.request_records import CATEGORICAL, NUMERICAL, example_request
 MAX_FLOAT = 1.7976931348623157e308  # larger numbers cannot become a float64 feature: 422
 MAX_CATEGORY_LENGTH = 256  # request_to_record refuses longer category values
 PREDICT_PATHS = ("/predict", "/predict/batch")
-# deps.REQUEST_ID_PATTERN, or empty (then a uuid4 is generated).
-REQUEST_ID_DOC_PATTERN = "^[A-Za-z0-9._:\\-]{0,64}$"
 
 
 def model_example(
@@ -125,16 +123,6 @@ def _describe_served_model(doc: dict[str, Any], schema: FeatureSchema) -> None:
     }
 
 
-def _document_request_id(doc: dict[str, Any]) -> None:
-    """The X-Request-ID header is checked in code (``deps.request_id``); say what it accepts."""
-    for path in PREDICT_PATHS:
-        operation = doc.get("paths", {}).get(path, {}).get("post", {})
-        for parameter in operation.get("parameters", []):
-            if parameter.get("in") == "header" and parameter.get("name") == "X-Request-ID":
-                parameter["description"] = "echoed and logged; a uuid4 is generated when absent"
-                parameter["schema"] = {"type": "string", "pattern": REQUEST_ID_DOC_PATTERN}
-
-
 def _predict_key_optional(doc: dict[str, Any]) -> None:
     """Without PREDICT_API_KEY prediction is open: an empty requirement makes the key optional."""
     for path in PREDICT_PATHS:
@@ -165,7 +153,6 @@ def install_openapi(app: FastAPI, services: Services) -> None:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         _add_request_schemas(doc)
-        _document_request_id(doc)
         if loaded is not None:
             _describe_served_model(doc, loaded.predictor.schema)
         if open_predict:

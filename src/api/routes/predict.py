@@ -5,24 +5,24 @@ of microseconds), its forward pass runs in the micro-batcher's thread, and the r
 awaits it without holding a thread.  Bodies above ``LOOP_PARSE_BYTES`` and explanations
 (occlusion, many passes) go to the threadpool instead, so nothing slow runs on the loop.
 ``/predict/batch`` is a sync route (the threadpool): validating a thousand records would
-stall the loop.  The model is captured once per request (``ModelDep``), so a hot swap cannot
-mix two models inside one response.  ``response_model`` documents the plain JSON returned.
+stall the loop.  The key, query, request id, model and body are read in one dependency
+(``scoring_request.scoring_call``); the model is captured once per request, so a hot swap
+cannot mix two models inside one response.  ``response_model`` documents the plain JSON returned.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from fastapi.types import DecoratedCallable
 from starlette.concurrency import run_in_threadpool
 
 from config.settings import get_settings
-from src.api.deps import ModelDep, ServicesDep, read_body, request_id, require_predict_key
 from src.api.inference import (
     RECORDS,
     batch_payloads,
@@ -32,26 +32,15 @@ from src.api.inference import (
     score,
     single_record,
 )
-from src.api.model_manager import LoadedModel
 from src.api.schemas import (
     BatchPredictionResponse,
     PredictionResult,
     error_responses,
 )
-from src.api.state import Services
+from src.api.scoring_request import SCORING_OPENAPI, Call, ScoringCall
 from src.pipeline.serving import Scored
 
-router = APIRouter(tags=["prediction"], dependencies=[Depends(require_predict_key)])
-
-Body = Annotated[bytes, Depends(read_body)]
-RequestId = Annotated[str, Depends(request_id)]
-Explain = Annotated[
-    bool,
-    Query(
-        description="add reason codes (occlusion, in bounded chunks); at most "
-        "MAX_EXPLAIN_CELLS records x features per request (413 above)"
-    ),
-]
+router = APIRouter(tags=["prediction"])
 
 
 def _body_doc(component: str) -> dict[str, Any]:
@@ -71,27 +60,7 @@ ERRORS = error_responses(
 )
 
 
-@dataclass(frozen=True)
-class ScoringCall:
-    """What both routes take: the model captured for this request, the raw body, the id."""
-
-    model: LoadedModel
-    services: Services
-    raw: bytes
-    rid: str
-    explain: bool
-
-
 LOOP_PARSE_BYTES = 64 * 1024  # a single record is ~1 KiB; larger bodies parse in a thread
-
-
-async def scoring_call(
-    model: ModelDep, services: ServicesDep, raw: Body, rid: RequestId, explain: Explain = False
-) -> ScoringCall:
-    return ScoringCall(model, services, raw, rid, explain)
-
-
-Call = Annotated[ScoringCall, Depends(scoring_call)]
 
 
 def _scoring_route(
@@ -99,7 +68,10 @@ def _scoring_route(
 ) -> Callable[[DecoratedCallable], DecoratedCallable]:
     """Both scoring routes: the same errors, and a body documented from the live model."""
     return router.post(
-        path, response_model=response, responses=ERRORS, openapi_extra=_body_doc(body)
+        path,
+        response_model=response,
+        responses=ERRORS,
+        openapi_extra=_body_doc(body) | copy.deepcopy(SCORING_OPENAPI),
     )
 
 
