@@ -38,17 +38,22 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+# No control characters (PostgreSQL refuses NUL in a query parameter: that would surface as
+# "registry unreachable" instead of a 422).  Shared with scoring_request, which reads ?model=.
+LINE_NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+LINE_NAME_MAX = 128
+LINE_DOC = (
+    "model line (data source) whose active model answers; default: the service's default "
+    "line (DATA_SOURCE). Unknown line: 404 naming the known ones."
+)
 ModelLineParam = Annotated[
     str | None,
     Query(
         alias="model",
         min_length=1,
-        max_length=128,
-        # No control characters (PostgreSQL refuses NUL in a query parameter: that would
-        # surface as "registry unreachable" instead of a 422).
-        pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="model line (data source) whose active model answers; default: the "
-        "service's default line (DATA_SOURCE). Unknown line: 404 naming the known ones.",
+        max_length=LINE_NAME_MAX,
+        pattern=LINE_NAME_PATTERN,
+        description=LINE_DOC,
     ),
 ]
 

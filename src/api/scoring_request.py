@@ -18,7 +18,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from src.api.deps import check_predict_key, model_for, read_body, resolve_request_id
+from src.api.deps import (
+    LINE_DOC,
+    LINE_NAME_MAX,
+    LINE_NAME_PATTERN,
+    check_predict_key,
+    model_for,
+    read_body,
+    resolve_request_id,
+)
 from src.api.model_manager import LoadedModel
 from src.api.state import Services
 from src.exceptions import InvalidInputError
@@ -26,18 +34,12 @@ from src.exceptions import InvalidInputError
 # What pydantic accepts for a bool in a query string (so ``?explain=`` means what it did).
 TRUE_WORDS = frozenset({"1", "on", "t", "true", "y", "yes"})
 FALSE_WORDS = frozenset({"0", "off", "f", "false", "n", "no"})
-# A model line: 1-128 characters, no control characters (PostgreSQL refuses NUL in a
-# parameter: that would surface as "registry unreachable" instead of a 422).
-LINE_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]{1,128}\Z")
-LINE_DOC_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# A model line as ``deps.ModelLineParam`` declares it: 1-128 characters, none a control one.
+LINE_PATTERN = re.compile(rf"^[^\x00-\x1f\x7f]{{1,{LINE_NAME_MAX}}}\Z")
 REQUEST_ID_DOC_PATTERN = r"^[A-Za-z0-9._:\-]{0,64}$"
 EXPLAIN_DOC = (
     "add reason codes (occlusion, in bounded chunks); at most MAX_EXPLAIN_CELLS records x "
     "features per request (413 above)"
-)
-LINE_DOC = (
-    "model line (data source) whose active model answers; default: the service's default "
-    "line (DATA_SOURCE). Unknown line: 404 naming the known ones."
 )
 
 
@@ -99,7 +101,12 @@ SCORING_OPENAPI: dict[str, Any] = {
         _parameter(
             "model",
             "query",
-            {"type": "string", "minLength": 1, "maxLength": 128, "pattern": LINE_DOC_PATTERN},
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": LINE_NAME_MAX,
+                "pattern": LINE_NAME_PATTERN,
+            },
             LINE_DOC,
         ),
         _parameter(
